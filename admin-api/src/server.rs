@@ -1,0 +1,49 @@
+//! The HTTP server: health and readiness for now; the owner API grows here.
+
+use crate::AdminError;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use diesel_async::RunQueryDsl;
+use smtpy_shared::{Config, Db};
+
+/// Runs the API server until it is stopped.
+pub async fn serve(config: Config) -> Result<(), AdminError> {
+    let db = Db::from_config(&config.database)?;
+    let listen = config.api.listen.clone();
+    tracing::info!(%listen, "smtpy-admin serving");
+    HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(db.clone()))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+    })
+    .bind(&listen)
+    .map_err(|e| AdminError::Internal(format!("cannot listen on {listen}: {e}")))?
+    .run()
+    .await
+    .map_err(|e| AdminError::Internal(format!("server failed: {e}")))
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers within the configured bound.
+async fn readyz(db: web::Data<Db>) -> HttpResponse {
+    let ping = db
+        .bounded(async {
+            let mut conn = db.conn().await?;
+            diesel::sql_query("SELECT 1").execute(&mut conn).await?;
+            Ok(())
+        })
+        .await;
+    match ping {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Err(e) => {
+            tracing::warn!("readiness check failed: {e}");
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({
+                "error": {"code": "database_unavailable", "message": "the database is not reachable"}
+            }))
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Counters and the small HTTP listener for `/metrics` (Prometheus text) and `/healthz`.
+
+use crate::App;
+use std::{
+    fmt::Write as _,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
+
+/// Monotonic counters, rendered at `/metrics`.
+#[derive(Default)]
+pub struct Counters {
+    /// RCPTs continued for forwarding.
+    pub rcpt_forward: AtomicU64,
+    /// RCPTs at domains we do not host.
+    pub rcpt_not_hosted: AtomicU64,
+    /// RCPTs rejected (unknown, disabled, no mailbox, bad syntax).
+    pub rcpt_rejected: AtomicU64,
+    /// RCPTs answered 451 for database trouble.
+    pub rcpt_tempfail: AtomicU64,
+    /// Messages forwarded.
+    pub messages_forwarded: AtomicU64,
+    /// Messages answered 451 at end of message.
+    pub messages_tempfail: AtomicU64,
+    /// Callbacks that panicked (answered 451).
+    pub panics: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to `counter`.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Renders every metric in the Prometheus text format.
+pub fn render(app: &App) -> String {
+    let c = &app.counters;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let cache = app.cache.stats();
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP smtpy_milter_rcpt_total Recipients seen, by outcome.\n# TYPE smtpy_milter_rcpt_total counter");
+    for (result, v) in [
+        ("forward", get(&c.rcpt_forward)),
+        ("not_hosted", get(&c.rcpt_not_hosted)),
+        ("rejected", get(&c.rcpt_rejected)),
+        ("tempfail", get(&c.rcpt_tempfail)),
+    ] {
+        let _ = writeln!(out, "smtpy_milter_rcpt_total{{result=\"{result}\"}} {v}");
+    }
+    let _ = writeln!(out, "# HELP smtpy_milter_messages_total Messages at end of data, by outcome.\n# TYPE smtpy_milter_messages_total counter");
+    for (result, v) in [("forwarded", get(&c.messages_forwarded)), ("tempfail", get(&c.messages_tempfail))] {
+        let _ = writeln!(out, "smtpy_milter_messages_total{{result=\"{result}\"}} {v}");
+    }
+    let _ = writeln!(out, "# HELP smtpy_milter_panics_total Callbacks that panicked and were answered 451.\n# TYPE smtpy_milter_panics_total counter\nsmtpy_milter_panics_total {}", get(&c.panics));
+    let _ = writeln!(out, "# HELP smtpy_milter_cache_lookups_total Recipient lookups, by where they were answered.\n# TYPE smtpy_milter_cache_lookups_total counter");
+    let _ = writeln!(out, "smtpy_milter_cache_lookups_total{{source=\"memory\"}} {}", cache.hits);
+    let _ = writeln!(out, "smtpy_milter_cache_lookups_total{{source=\"database\"}} {}", cache.misses);
+    let _ = writeln!(out, "# HELP smtpy_milter_cache_entries Recipient resolutions held in memory.\n# TYPE smtpy_milter_cache_entries gauge\nsmtpy_milter_cache_entries {}", cache.entries);
+    let _ = writeln!(out, "# HELP smtpy_milter_change_listener_up Whether the LISTEN connection is up (1) or the cache is bypassed (0).\n# TYPE smtpy_milter_change_listener_up gauge\nsmtpy_milter_change_listener_up {}", u8::from(cache.live));
+    out
+}
+
+/// Serves `/metrics` and `/healthz` on `listener` for ever.
+pub async fn serve(listener: TcpListener, app: Arc<App>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(answer(stream, app.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("metrics listener: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn answer(mut stream: tokio::net::TcpStream, app: Arc<App>) {
+    let mut buf = Vec::with_capacity(1024);
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut chunk = [0u8; 1024];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    if read.is_err() {
+        return;
+    }
+    let request = String::from_utf8_lossy(&buf);
+    let path = request.split_whitespace().nth(1).unwrap_or("");
+    let (status, content_type, body) = match (request.starts_with("GET "), path) {
+        (true, "/metrics") => ("200 OK", "text/plain; version=0.0.4", render(&app)),
+        (true, "/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
+        (true, _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+        (false, _) => ("405 Method Not Allowed", "text/plain", "method not allowed\n".to_owned()),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}

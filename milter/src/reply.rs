@@ -1,0 +1,43 @@
+//! The one place that turns a verdict into an SMTP reply.
+
+use indymilter::{SetErrorReply, SmtpReply, Status};
+
+/// What we answer Postfix for one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go on (recipient kept for end-of-message work, or not ours).
+    Continue,
+    /// No alias or catch-all takes the address.
+    UnknownRecipient,
+    /// The alias exists but is switched off.
+    DisabledAlias,
+    /// The alias exists but has no verified mailbox.
+    NoMailbox,
+    /// The address cannot be parsed.
+    BadAddress,
+    /// Database unreachable or slow: ask the sender to retry.
+    LookupTempfail,
+    /// Anything else that went wrong on our side: ask the sender to retry.
+    InternalTempfail,
+}
+
+impl Verdict {
+    /// Sets the reply text on `reply` and returns the status to hand indymilter.
+    pub fn apply(self, reply: &mut SmtpReply) -> Status {
+        let (code, xcode, text, status) = match self {
+            Self::Continue => return Status::Continue,
+            Self::UnknownRecipient => ("550", "5.1.1", "Recipient address rejected: no such address here", Status::Reject),
+            Self::DisabledAlias => ("550", "5.1.1", "Recipient address rejected: this alias has been disabled by its owner", Status::Reject),
+            Self::NoMailbox => ("550", "5.1.1", "Recipient address rejected: this alias has no verified mailbox", Status::Reject),
+            Self::BadAddress => ("550", "5.1.3", "Recipient address rejected: bad address syntax", Status::Reject),
+            Self::LookupTempfail => ("451", "4.3.0", "Temporary lookup failure, please try again later", Status::Tempfail),
+            Self::InternalTempfail => ("451", "4.3.0", "Temporary local problem, please try again later", Status::Tempfail),
+        };
+        if let Err(e) = reply.set_error_reply(code, Some(xcode), [text]) {
+            // Only a programming error (bad code or text) gets here; Postfix then uses its own
+            // text for the same status.
+            tracing::error!("cannot set SMTP reply {code} {xcode}: {e}");
+        }
+        status
+    }
+}

@@ -1,0 +1,386 @@
+//! The one configuration file (`/etc/smtpy/smtpy.toml`) and its `SMTPY_<SECTION>_<KEY>`
+//! environment overrides.
+//!
+//! Loading never stops at the first problem: every bad key is reported with its path, so an
+//! operator fixes the file in one pass, and all of it happens before any socket is bound.
+
+use serde::{Deserialize, Serialize};
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+/// The default location of the configuration file.
+pub const DEFAULT_PATH: &str = "/etc/smtpy/smtpy.toml";
+
+/// The whole configuration, one struct per TOML section.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[database]`: where the state lives.
+    pub database: DatabaseConfig,
+    /// `[milter]`: the milter daemon's sockets and cache.
+    pub milter: MilterConfig,
+    /// `[api]`: the HTTP API server.
+    pub api: ApiConfig,
+    /// `[smtp]`: how we hand mail to Postfix.
+    pub smtp: SmtpConfig,
+    /// `[log]`: log level and format.
+    pub log: LogConfig,
+}
+
+/// `[database]` section.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Postgres connection URL, e.g. `postgres://smtpy:secret@127.0.0.1/smtpy`.
+    pub url: String,
+    /// Upper bound in milliseconds on any one database operation, connecting included; past it
+    /// the milter answers `451 4.3.0` rather than keeping Postfix waiting.
+    pub timeout_ms: u64,
+    /// Connections kept in each process's pool.
+    pub pool_size: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            timeout_ms: 2000,
+            pool_size: 8,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The per-operation timeout as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// `[milter]` section.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MilterConfig {
+    /// Milter socket: `inet:HOST:PORT` or `unix:PATH`.
+    pub listen: String,
+    /// Address of the small HTTP listener serving `/metrics` and `/healthz`; empty disables it.
+    pub metrics_listen: String,
+    /// Recipient resolutions kept in memory; the cache is emptied when it grows past this.
+    pub cache_capacity: u64,
+    /// Milter connections served at once (one per Postfix smtpd process).
+    pub max_connections: u64,
+}
+
+impl Default for MilterConfig {
+    fn default() -> Self {
+        Self {
+            listen: "inet:127.0.0.1:8891".to_owned(),
+            metrics_listen: "127.0.0.1:9891".to_owned(),
+            cache_capacity: 100_000,
+            max_connections: 500,
+        }
+    }
+}
+
+/// `[api]` section.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address the HTTP API listens on.
+    pub listen: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+        }
+    }
+}
+
+/// `[smtp]` section.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Where we hand mail to Postfix for re-injection and notifications.
+    pub relay: String,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            relay: "127.0.0.1:25".to_owned(),
+        }
+    }
+}
+
+/// `[log]` section.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter, e.g. `info` or `smtpy_milter=debug,info`.
+    pub level: String,
+    /// `text` for people, `json` for log shippers.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: "text".to_owned(),
+        }
+    }
+}
+
+/// Where the milter listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MilterSocket {
+    /// A TCP socket.
+    Inet(SocketAddr),
+    /// A unix-domain socket at this path.
+    Unix(PathBuf),
+}
+
+impl FromStr for MilterSocket {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(addr) = s.strip_prefix("inet:") {
+            addr.parse()
+                .map(Self::Inet)
+                .map_err(|_| format!("'{s}': expected inet:HOST:PORT with a numeric host, e.g. inet:127.0.0.1:8891"))
+        } else if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                Err(format!("'{s}': unix: needs a path"))
+            } else {
+                Ok(Self::Unix(PathBuf::from(path)))
+            }
+        } else {
+            Err(format!("'{s}': expected inet:HOST:PORT or unix:PATH"))
+        }
+    }
+}
+
+impl fmt::Display for MilterSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Inet(addr) => write!(f, "inet:{addr}"),
+            Self::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// Everything wrong with a configuration, each problem with its key path.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    /// One line per problem, starting with the key path or the file.
+    pub problems: Vec<String>,
+}
+
+/// Which parts of the configuration the calling program needs, so that each checks only
+/// what it uses (the CLI's `migrate` needs no milter socket).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Needs {
+    /// `[database] url` must be set.
+    pub database: bool,
+}
+
+impl Config {
+    /// Loads `path` (or the default path when `path` is `None` and the default file exists),
+    /// applies `SMTPY_*` environment overrides from `env`, and validates the result.
+    pub fn load(
+        path: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        needs: Needs,
+    ) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let text = match path {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(t) => t,
+                Err(e) => {
+                    return Err(ConfigError {
+                        problems: vec![format!("{}: cannot read: {e}", p.display())],
+                    });
+                }
+            },
+            None => std::fs::read_to_string(DEFAULT_PATH).unwrap_or_default(),
+        };
+        let source = path.map_or_else(|| DEFAULT_PATH.to_owned(), |p| p.display().to_string());
+        let mut table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(ConfigError {
+                    problems: vec![format!("{source}: {e}")],
+                });
+            }
+        };
+        apply_env(&mut table, env, &mut problems);
+        let config: Config = match Config::deserialize(toml::Value::Table(table)) {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(format!("{source}: {}", e.to_string().trim()));
+                return Err(ConfigError { problems });
+            }
+        };
+        config.validate(needs, &mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    fn validate(&self, needs: Needs, problems: &mut Vec<String>) {
+        let db = &self.database;
+        if db.url.is_empty() {
+            if needs.database {
+                problems.push("database.url: not set (or set SMTPY_DATABASE_URL)".to_owned());
+            }
+        } else if !(db.url.starts_with("postgres://") || db.url.starts_with("postgresql://")) {
+            problems.push("database.url: must start with postgres:// or postgresql://".to_owned());
+        }
+        if db.timeout_ms == 0 {
+            problems.push("database.timeout_ms: must be at least 1".to_owned());
+        }
+        if db.pool_size == 0 {
+            problems.push("database.pool_size: must be at least 1".to_owned());
+        }
+        if let Err(e) = self.milter.listen.parse::<MilterSocket>() {
+            problems.push(format!("milter.listen: {e}"));
+        }
+        if !self.milter.metrics_listen.is_empty() && self.milter.metrics_listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!("milter.metrics_listen: '{}' is not HOST:PORT", self.milter.metrics_listen));
+        }
+        if self.api.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!("api.listen: '{}' is not HOST:PORT", self.api.listen));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            problems.push(format!("log.format: '{}' must be text or json", self.log.format));
+        }
+    }
+}
+
+/// Applies `SMTPY_<SECTION>_<KEY>` variables. The type of each key comes from the defaults, so
+/// `SMTPY_DATABASE_TIMEOUT_MS=500` becomes a number; lists are comma-separated. Variables for
+/// sections we do not have are left alone (tests and tools use their own `SMTPY_TEST_*`), but an
+/// unknown key in a known section is an error, as it would be in the file.
+fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>, problems: &mut Vec<String>) {
+    let defaults = match toml::Value::try_from(Config::default()) {
+        Ok(toml::Value::Table(t)) => t,
+        _ => return,
+    };
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("SMTPY_") else { continue };
+        let rest = rest.to_ascii_lowercase();
+        let Some((section, key)) = rest.split_once('_') else { continue };
+        let Some(toml::Value::Table(section_defaults)) = defaults.get(section) else { continue };
+        let Some(default) = section_defaults.get(key) else {
+            problems.push(format!("{name}: {section}.{key} is not a setting"));
+            continue;
+        };
+        let parsed = match default {
+            toml::Value::Integer(_) => value.trim().parse::<i64>().map(toml::Value::Integer).map_err(|_| "a whole number"),
+            toml::Value::Boolean(_) => value.trim().parse::<bool>().map(toml::Value::Boolean).map_err(|_| "true or false"),
+            toml::Value::Array(_) => Ok(toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_owned()))
+                    .collect(),
+            )),
+            _ => Ok(toml::Value::String(value.clone())),
+        };
+        match parsed {
+            Ok(v) => {
+                let entry = table
+                    .entry(section.to_owned())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let toml::Value::Table(t) = entry {
+                    t.insert(key.to_owned(), v);
+                }
+            }
+            Err(expected) => problems.push(format!("{name}: '{value}' is not {expected}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn write(text: &str) -> tempfile_path::TempPath {
+        tempfile_path::TempPath::with(text)
+    }
+
+    /// A tiny temp-file helper so the tests need no extra crate.
+    mod tempfile_path {
+        pub struct TempPath(pub std::path::PathBuf);
+        impl TempPath {
+            pub fn with(text: &str) -> Self {
+                let p = std::env::temp_dir().join(format!("smtpy-config-{}.toml", uuid::Uuid::new_v4()));
+                std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
+                Self(p)
+            }
+        }
+        impl Drop for TempPath {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn env_overrides_file_and_keeps_types() {
+        let f = write("[database]\nurl = \"postgres://a@h/db\"\ntimeout_ms = 100\n");
+        let c = Config::load(
+            Some(&f.0),
+            env(&[("SMTPY_DATABASE_TIMEOUT_MS", "250"), ("SMTPY_MILTER_LISTEN", "unix:/run/m.sock"), ("SMTPY_TEST_PG_URL", "x")]),
+            Needs { database: true },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.database.url, "postgres://a@h/db");
+        assert_eq!(c.database.timeout_ms, 250);
+        assert_eq!(c.milter.listen.parse::<MilterSocket>(), Ok(MilterSocket::Unix("/run/m.sock".into())));
+    }
+
+    #[test]
+    fn unknown_file_key_is_reported_with_its_path() {
+        let f = write("[database]\nurl = \"postgres://a@h/db\"\nurll = 1\n");
+        let e = Config::load(Some(&f.0), env(&[]), Needs::default()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("urll"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_reported_at_once() {
+        let f = write("[milter]\nlisten = \"tcp:1\"\nmetrics_listen = \"nope\"\n[log]\nformat = \"xml\"\n");
+        let e = Config::load(Some(&f.0), env(&[("SMTPY_DATABASE_TIMEOUT_MS", "soon")]), Needs { database: true })
+            .err()
+            .map(|e| e.problems)
+            .unwrap_or_default();
+        let joined = e.join("\n");
+        for key in ["database.url", "milter.listen", "milter.metrics_listen", "log.format", "SMTPY_DATABASE_TIMEOUT_MS"] {
+            assert!(joined.contains(key), "missing {key} in:\n{joined}");
+        }
+    }
+
+    #[test]
+    fn unknown_env_key_in_known_section_is_an_error() {
+        let e = Config::load(Some(&write("").0), env(&[("SMTPY_DATABASE_URLL", "x")]), Needs::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("SMTPY_DATABASE_URLL"), "{e}");
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let e = Config::load(Some(std::path::Path::new("/nonexistent/smtpy.toml")), env(&[]), Needs::default());
+        assert!(e.is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! Rows of each table and the queries on them, side by side; query functions take a
+//! connection so they compose inside a transaction.
+
+pub mod alias;
+pub mod domain;
+pub mod mailbox;
+pub mod user;
+
+pub use alias::{Alias, AliasMode, AliasWithTargets, NewAlias};
+pub use domain::{Domain, NewDomain};
+pub use mailbox::{Mailbox, NewMailbox};
+pub use user::{NewUser, User};

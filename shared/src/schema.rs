@@ -1,0 +1,96 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    alias_mailboxes (id) {
+        id -> Uuid,
+        alias_id -> Uuid,
+        mailbox_id -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    aliases (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        domain_id -> Uuid,
+        local_part -> Text,
+        address -> Text,
+        enabled -> Bool,
+        mode -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    domains (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        name -> Text,
+        verified -> Bool,
+        verified_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    mailboxes (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        address -> Text,
+        verified -> Bool,
+        verified_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        alias_id -> Nullable<Uuid>,
+        recipient -> Text,
+        envelope_sender -> Text,
+        forwarded_to -> Array<Nullable<Text>>,
+        size_bytes -> Int8,
+        status -> Text,
+        queue_id -> Nullable<Text>,
+        received_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(alias_mailboxes -> aliases (alias_id));
+diesel::joinable!(alias_mailboxes -> mailboxes (mailbox_id));
+diesel::joinable!(aliases -> domains (domain_id));
+diesel::joinable!(aliases -> users (owner_id));
+diesel::joinable!(domains -> users (owner_id));
+diesel::joinable!(mailboxes -> users (owner_id));
+diesel::joinable!(messages -> aliases (alias_id));
+diesel::joinable!(messages -> users (owner_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    alias_mailboxes,
+    aliases,
+    domains,
+    mailboxes,
+    messages,
+    users,
+);
