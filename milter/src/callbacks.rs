@@ -1,7 +1,12 @@
 //! The indymilter callbacks: each unpacks its arguments, hands them to `session`, and turns a
 //! panic into `451 4.3.0` (the sender retries; nothing is lost).
 
-use crate::{App, metrics::Counters, reply::Verdict, session::{self, Session}};
+use crate::{
+    App,
+    metrics::Counters,
+    reply::Verdict,
+    session::{self, Session},
+};
 use futures_util::FutureExt;
 use indymilter::{Callbacks, ProtoOpts, Status};
 use std::{future::Future, panic::AssertUnwindSafe, sync::Arc};
@@ -26,7 +31,7 @@ pub fn build(app: Arc<App>, unix: bool) -> Callbacks<Session> {
                 verdict.apply(&mut cx.reply)
             })
         })
-        .on_data(|_, | Box::pin(async { Status::Continue }))
+        .on_data(|_| Box::pin(async { Status::Continue }))
         .on_header(|cx, name, value| {
             Box::pin(async move {
                 let s = cx.data.get_or_insert_with(Session::default);

@@ -51,16 +51,14 @@ impl App {
 /// Serves milter connections until `shutdown` completes.
 pub async fn run(listener: MilterListener, app: Arc<App>, shutdown: impl Future) -> std::io::Result<()> {
     let unix = listener.is_unix();
-    let config = indymilter::Config {
-        max_connections: app.max_connections,
-        ..Default::default()
-    };
+    let config = indymilter::Config { max_connections: app.max_connections, ..Default::default() };
     indymilter::run(listener, callbacks::build(app, unix), config, shutdown).await
 }
 
 /// Installs the `tracing` subscriber from the `[log]` section.
 pub fn init_logging(log: &LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&log.level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if log.format == "json" {
         builder.json().init();

@@ -36,7 +36,9 @@ impl MilterListener {
     /// the `postfix` group (or everyone, where there is no such group).
     pub async fn bind(socket: &MilterSocket) -> io::Result<Self> {
         match socket {
-            MilterSocket::Inet(addr) => Ok(Self(EitherListener::Tcp(NoDelayTcpListener(TcpListener::bind(addr).await?)))),
+            MilterSocket::Inet(addr) => {
+                Ok(Self(EitherListener::Tcp(NoDelayTcpListener(TcpListener::bind(addr).await?))))
+            }
             MilterSocket::Unix(path) => {
                 match std::fs::remove_file(path) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),

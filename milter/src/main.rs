@@ -21,8 +21,17 @@ struct Args {
     metrics_listen: Option<String>,
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     let mut env: Vec<(String, String)> = std::env::vars().collect();
     // Command-line flags beat the environment, which beats the file.
     if let Some(listen) = &args.listen {
@@ -36,20 +45,13 @@ fn main() -> anyhow::Result<()> {
 
     // One thread: the milter's work is short and I/O-bound, and a current-thread runtime
     // costs a third less CPU per message than the multi-threaded one (DESIGN §7).
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let socket: MilterSocket = config
-            .milter
-            .listen
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("milter.listen: {e}"))?;
+        let socket: MilterSocket =
+            config.milter.listen.parse().map_err(|e: String| anyhow::anyhow!("milter.listen: {e}"))?;
         let app = App::new(&config).context("cannot set up the milter")?;
-        let listener = MilterListener::bind(&socket)
-            .await
-            .with_context(|| format!("cannot listen on {socket}"))?;
+        let listener = MilterListener::bind(&socket).await.with_context(|| format!("cannot listen on {socket}"))?;
         if !config.milter.metrics_listen.is_empty() {
             let addr: std::net::SocketAddr = config.milter.metrics_listen.parse().context("milter.metrics_listen")?;
             let metrics = tokio::net::TcpListener::bind(addr)

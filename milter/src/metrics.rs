@@ -46,7 +46,10 @@ pub fn render(app: &App) -> String {
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let cache = app.cache.stats();
     let mut out = String::new();
-    let _ = writeln!(out, "# HELP smtpy_milter_rcpt_total Recipients seen, by outcome.\n# TYPE smtpy_milter_rcpt_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_rcpt_total Recipients seen, by outcome.\n# TYPE smtpy_milter_rcpt_total counter"
+    );
     for (result, v) in [
         ("forward", get(&c.rcpt_forward)),
         ("not_hosted", get(&c.rcpt_not_hosted)),
@@ -55,16 +58,34 @@ pub fn render(app: &App) -> String {
     ] {
         let _ = writeln!(out, "smtpy_milter_rcpt_total{{result=\"{result}\"}} {v}");
     }
-    let _ = writeln!(out, "# HELP smtpy_milter_messages_total Messages at end of data, by outcome.\n# TYPE smtpy_milter_messages_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_messages_total Messages at end of data, by outcome.\n# TYPE smtpy_milter_messages_total counter"
+    );
     for (result, v) in [("forwarded", get(&c.messages_forwarded)), ("tempfail", get(&c.messages_tempfail))] {
         let _ = writeln!(out, "smtpy_milter_messages_total{{result=\"{result}\"}} {v}");
     }
-    let _ = writeln!(out, "# HELP smtpy_milter_panics_total Callbacks that panicked and were answered 451.\n# TYPE smtpy_milter_panics_total counter\nsmtpy_milter_panics_total {}", get(&c.panics));
-    let _ = writeln!(out, "# HELP smtpy_milter_cache_lookups_total Recipient lookups, by where they were answered.\n# TYPE smtpy_milter_cache_lookups_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_panics_total Callbacks that panicked and were answered 451.\n# TYPE smtpy_milter_panics_total counter\nsmtpy_milter_panics_total {}",
+        get(&c.panics)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_cache_lookups_total Recipient lookups, by where they were answered.\n# TYPE smtpy_milter_cache_lookups_total counter"
+    );
     let _ = writeln!(out, "smtpy_milter_cache_lookups_total{{source=\"memory\"}} {}", cache.hits);
     let _ = writeln!(out, "smtpy_milter_cache_lookups_total{{source=\"database\"}} {}", cache.misses);
-    let _ = writeln!(out, "# HELP smtpy_milter_cache_entries Recipient resolutions held in memory.\n# TYPE smtpy_milter_cache_entries gauge\nsmtpy_milter_cache_entries {}", cache.entries);
-    let _ = writeln!(out, "# HELP smtpy_milter_change_listener_up Whether the LISTEN connection is up (1) or the cache is bypassed (0).\n# TYPE smtpy_milter_change_listener_up gauge\nsmtpy_milter_change_listener_up {}", u8::from(cache.live));
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_cache_entries Recipient resolutions held in memory.\n# TYPE smtpy_milter_cache_entries gauge\nsmtpy_milter_cache_entries {}",
+        cache.entries
+    );
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_change_listener_up Whether the LISTEN connection is up (1) or the cache is bypassed (0).\n# TYPE smtpy_milter_change_listener_up gauge\nsmtpy_milter_change_listener_up {}",
+        u8::from(cache.live)
+    );
     out
 }
 

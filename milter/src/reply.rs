@@ -22,16 +22,40 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The status alone.
+    pub fn status(self) -> Status {
+        self.reply().map_or(Status::Continue, |(_, _, _, status)| status)
+    }
+
+    fn reply(self) -> Option<(&'static str, &'static str, &'static str, Status)> {
+        Some(match self {
+            Self::Continue => return None,
+            Self::UnknownRecipient => {
+                ("550", "5.1.1", "Recipient address rejected: no such address here", Status::Reject)
+            }
+            Self::DisabledAlias => (
+                "550",
+                "5.1.1",
+                "Recipient address rejected: this alias has been disabled by its owner",
+                Status::Reject,
+            ),
+            Self::NoMailbox => {
+                ("550", "5.1.1", "Recipient address rejected: this alias has no verified mailbox", Status::Reject)
+            }
+            Self::BadAddress => ("550", "5.1.3", "Recipient address rejected: bad address syntax", Status::Reject),
+            Self::LookupTempfail => {
+                ("451", "4.3.0", "Temporary lookup failure, please try again later", Status::Tempfail)
+            }
+            Self::InternalTempfail => {
+                ("451", "4.3.0", "Temporary local problem, please try again later", Status::Tempfail)
+            }
+        })
+    }
+
     /// Sets the reply text on `reply` and returns the status to hand indymilter.
     pub fn apply(self, reply: &mut SmtpReply) -> Status {
-        let (code, xcode, text, status) = match self {
-            Self::Continue => return Status::Continue,
-            Self::UnknownRecipient => ("550", "5.1.1", "Recipient address rejected: no such address here", Status::Reject),
-            Self::DisabledAlias => ("550", "5.1.1", "Recipient address rejected: this alias has been disabled by its owner", Status::Reject),
-            Self::NoMailbox => ("550", "5.1.1", "Recipient address rejected: this alias has no verified mailbox", Status::Reject),
-            Self::BadAddress => ("550", "5.1.3", "Recipient address rejected: bad address syntax", Status::Reject),
-            Self::LookupTempfail => ("451", "4.3.0", "Temporary lookup failure, please try again later", Status::Tempfail),
-            Self::InternalTempfail => ("451", "4.3.0", "Temporary local problem, please try again later", Status::Tempfail),
+        let Some((code, xcode, text, status)) = self.reply() else {
+            return Status::Continue;
         };
         if let Err(e) = reply.set_error_reply(code, Some(xcode), [text]) {
             // Only a programming error (bad code or text) gets here; Postfix then uses its own
@@ -39,5 +63,27 @@ impl Verdict {
             tracing::error!("cannot set SMTP reply {code} {xcode}: {e}");
         }
         status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_map_to_status() {
+        // SmtpReply cannot be built outside indymilter, so the text itself is checked through
+        // the milter protocol tests; here only the status mapping.
+        let cases = [
+            (Verdict::UnknownRecipient, Status::Reject),
+            (Verdict::DisabledAlias, Status::Reject),
+            (Verdict::NoMailbox, Status::Reject),
+            (Verdict::BadAddress, Status::Reject),
+            (Verdict::LookupTempfail, Status::Tempfail),
+            (Verdict::InternalTempfail, Status::Tempfail),
+        ];
+        for (verdict, status) in cases {
+            assert_eq!(verdict.status(), status, "{verdict:?}");
+        }
     }
 }

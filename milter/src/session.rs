@@ -17,12 +17,8 @@ use std::{
 const REQUIRED_ACTIONS: Actions = Actions::ADD_RCPT.union(Actions::DELETE_RCPT);
 
 /// Steps whose reply we never need: asking Postfix not to wait for one saves a round trip.
-const NOREPLY_WANTED: [ProtoOpts; 4] = [
-    ProtoOpts::NOREPLY_MAIL,
-    ProtoOpts::NOREPLY_HEADER,
-    ProtoOpts::NOREPLY_EOH,
-    ProtoOpts::NOREPLY_BODY,
-];
+const NOREPLY_WANTED: [ProtoOpts; 4] =
+    [ProtoOpts::NOREPLY_MAIL, ProtoOpts::NOREPLY_HEADER, ProtoOpts::NOREPLY_EOH, ProtoOpts::NOREPLY_BODY];
 
 /// Per-connection state; the message part is reset at each MAIL FROM.
 #[derive(Debug, Default)]
@@ -71,7 +67,8 @@ impl Session {
     /// Counts one header line (`Name:value\r\n`; folded lines end in bare LF in the protocol).
     pub fn count_header(&mut self, name: &CStr, value: &CStr) {
         let value = value.to_bytes();
-        let bare_lf = value.iter().enumerate().filter(|&(i, &b)| b == b'\n' && (i == 0 || value[i - 1] != b'\r')).count();
+        let bare_lf =
+            value.iter().enumerate().filter(|&(i, &b)| b == b'\n' && (i == 0 || value[i - 1] != b'\r')).count();
         let space = u64::from(!self.leading_space);
         self.size += name.to_bytes().len() as u64 + 1 + space + value.len() as u64 + bare_lf as u64 + 2;
     }
@@ -113,11 +110,7 @@ pub fn negotiate(cx: &mut NegotiateContext<Session>, mta_actions: Actions, mta_o
     }
     // The queue id is the only macro we read, and only at end of message.
     cx.requested_macros.insert(MacroStage::Eom, c"i".to_owned());
-    cx.data = Some(Session {
-        noreply,
-        leading_space,
-        ..Session::default()
-    });
+    cx.data = Some(Session { noreply, leading_space, ..Session::default() });
     Status::Continue
 }
 
@@ -154,11 +147,7 @@ pub async fn rcpt(app: &App, session: &mut Session, args: &[CString]) -> Verdict
         Resolution::Forward(route) => {
             Counters::bump(&counters.rcpt_forward);
             if !session.recipients.iter().any(|r| r.given == *given) {
-                session.recipients.push(Accepted {
-                    given: given.clone(),
-                    address: address.to_string(),
-                    route,
-                });
+                session.recipients.push(Accepted { given: given.clone(), address: address.to_string(), route });
             }
             return Verdict::Continue;
         }
@@ -213,11 +202,8 @@ pub async fn eom(app: &App, session: &mut Session, actions: &EomActions, macros:
 }
 
 async fn rewrite_recipients(session: &Session, actions: &EomActions) -> Result<(), indymilter::ActionError> {
-    let targets: BTreeSet<&str> = session
-        .recipients
-        .iter()
-        .flat_map(|r| r.route.targets.iter().map(String::as_str))
-        .collect();
+    let targets: BTreeSet<&str> =
+        session.recipients.iter().flat_map(|r| r.route.targets.iter().map(String::as_str)).collect();
     for r in &session.recipients {
         actions.delete_recipient(r.given.clone()).await?;
     }
@@ -225,4 +211,50 @@ async fn rewrite_recipients(session: &Session, actions: &EomActions) -> Result<(
         actions.add_recipient(format!("<{target}>")).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> CString {
+        CString::new(s).unwrap_or_default()
+    }
+
+    #[test]
+    fn size_counts_header_lines_blank_line_and_body() {
+        let mut s = Session { leading_space: true, ..Session::default() };
+        s.begin_message(&[c("<a@b.example>")]);
+        s.count_header(&c("Subject"), &c(" hi"));
+        // A folded header arrives with bare LF; on the wire it is CRLF.
+        s.count_header(&c("To"), &c(" x@y.example,\n\tz@y.example"));
+        s.count_end_of_header();
+        s.count_body(b"body\r\n");
+        let expected = "Subject: hi\r\nTo: x@y.example,\r\n\tz@y.example\r\n\r\nbody\r\n".len() as u64;
+        assert_eq!(s.size, expected);
+        assert_eq!(s.sender, "a@b.example");
+    }
+
+    #[test]
+    fn size_without_leading_space_option_restores_the_space() {
+        let mut s = Session::default();
+        s.count_header(&c("Subject"), &c("hi"));
+        assert_eq!(s.size, "Subject: hi\r\n".len() as u64);
+    }
+
+    #[test]
+    fn new_message_resets_state() {
+        let mut s = Session::default();
+        s.count_body(b"abc");
+        s.begin_message(&[c("<>")]);
+        assert_eq!(s.size, 0);
+        assert_eq!(s.sender, "");
+    }
+
+    #[test]
+    fn quiet_follows_negotiation() {
+        let s = Session { noreply: ProtoOpts::NOREPLY_HEADER, ..Session::default() };
+        assert_eq!(s.quiet(ProtoOpts::NOREPLY_HEADER), Status::Noreply);
+        assert_eq!(s.quiet(ProtoOpts::NOREPLY_BODY), Status::Continue);
+    }
 }

@@ -30,13 +30,8 @@ impl Address {
     /// Parses `local@domain`, optionally in angle brackets as SMTP passes it.
     pub fn parse(input: &str) -> Result<Self, AddressError> {
         let trimmed = input.trim();
-        let bare = trimmed
-            .strip_prefix('<')
-            .and_then(|s| s.strip_suffix('>'))
-            .unwrap_or(trimmed);
-        let (local, domain) = bare
-            .rsplit_once('@')
-            .ok_or_else(|| AddressError::Malformed(input.to_owned()))?;
+        let bare = trimmed.strip_prefix('<').and_then(|s| s.strip_suffix('>')).unwrap_or(trimmed);
+        let (local, domain) = bare.rsplit_once('@').ok_or_else(|| AddressError::Malformed(input.to_owned()))?;
         if local.is_empty() || domain.is_empty() {
             return Err(AddressError::Malformed(input.to_owned()));
         }

@@ -41,11 +41,7 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self {
-            url: String::new(),
-            timeout_ms: 2000,
-            pool_size: 8,
-        }
+        Self { url: String::new(), timeout_ms: 2000, pool_size: 8 }
     }
 }
 
@@ -91,9 +87,7 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8080".to_owned(),
-        }
+        Self { listen: "127.0.0.1:8080".to_owned() }
     }
 }
 
@@ -107,9 +101,7 @@ pub struct SmtpConfig {
 
 impl Default for SmtpConfig {
     fn default() -> Self {
-        Self {
-            relay: "127.0.0.1:25".to_owned(),
-        }
+        Self { relay: "127.0.0.1:25".to_owned() }
     }
 }
 
@@ -125,10 +117,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            level: "info".to_owned(),
-            format: "text".to_owned(),
-        }
+        Self { level: "info".to_owned(), format: "text".to_owned() }
     }
 }
 
@@ -199,9 +188,7 @@ impl Config {
             Some(p) => match std::fs::read_to_string(p) {
                 Ok(t) => t,
                 Err(e) => {
-                    return Err(ConfigError {
-                        problems: vec![format!("{}: cannot read: {e}", p.display())],
-                    });
+                    return Err(ConfigError { problems: vec![format!("{}: cannot read: {e}", p.display())] });
                 }
             },
             None => std::fs::read_to_string(DEFAULT_PATH).unwrap_or_default(),
@@ -210,9 +197,7 @@ impl Config {
         let mut table: toml::Table = match text.parse() {
             Ok(t) => t,
             Err(e) => {
-                return Err(ConfigError {
-                    problems: vec![format!("{source}: {e}")],
-                });
+                return Err(ConfigError { problems: vec![format!("{source}: {e}")] });
             }
         };
         apply_env(&mut table, env, &mut problems);
@@ -224,11 +209,7 @@ impl Config {
             }
         };
         config.validate(needs, &mut problems);
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError { problems })
-        }
+        if problems.is_empty() { Ok(config) } else { Err(ConfigError { problems }) }
     }
 
     fn validate(&self, needs: Needs, problems: &mut Vec<String>) {
@@ -280,8 +261,12 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
             continue;
         };
         let parsed = match default {
-            toml::Value::Integer(_) => value.trim().parse::<i64>().map(toml::Value::Integer).map_err(|_| "a whole number"),
-            toml::Value::Boolean(_) => value.trim().parse::<bool>().map(toml::Value::Boolean).map_err(|_| "true or false"),
+            toml::Value::Integer(_) => {
+                value.trim().parse::<i64>().map(toml::Value::Integer).map_err(|_| "a whole number")
+            }
+            toml::Value::Boolean(_) => {
+                value.trim().parse::<bool>().map(toml::Value::Boolean).map_err(|_| "true or false")
+            }
             toml::Value::Array(_) => Ok(toml::Value::Array(
                 value
                     .split(',')
@@ -294,9 +279,7 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
         };
         match parsed {
             Ok(v) => {
-                let entry = table
-                    .entry(section.to_owned())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let entry = table.entry(section.to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
                 if let toml::Value::Table(t) = entry {
                     t.insert(key.to_owned(), v);
                 }
@@ -340,7 +323,11 @@ mod tests {
         let f = write("[database]\nurl = \"postgres://a@h/db\"\ntimeout_ms = 100\n");
         let c = Config::load(
             Some(&f.0),
-            env(&[("SMTPY_DATABASE_TIMEOUT_MS", "250"), ("SMTPY_MILTER_LISTEN", "unix:/run/m.sock"), ("SMTPY_TEST_PG_URL", "x")]),
+            env(&[
+                ("SMTPY_DATABASE_TIMEOUT_MS", "250"),
+                ("SMTPY_MILTER_LISTEN", "unix:/run/m.sock"),
+                ("SMTPY_TEST_PG_URL", "x"),
+            ]),
             Needs { database: true },
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -364,7 +351,8 @@ mod tests {
             .map(|e| e.problems)
             .unwrap_or_default();
         let joined = e.join("\n");
-        for key in ["database.url", "milter.listen", "milter.metrics_listen", "log.format", "SMTPY_DATABASE_TIMEOUT_MS"] {
+        for key in ["database.url", "milter.listen", "milter.metrics_listen", "log.format", "SMTPY_DATABASE_TIMEOUT_MS"]
+        {
             assert!(joined.contains(key), "missing {key} in:\n{joined}");
         }
     }

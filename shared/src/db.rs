@@ -43,10 +43,7 @@ impl DbError {
 
 /// Whether a query failed on a unique constraint.
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
-    matches!(
-        e,
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
-    )
+    matches!(e, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
 }
 
 /// The database handle: a pool plus the bound on how long any operation may take.
@@ -62,24 +59,13 @@ impl Db {
     /// answer `451` rather than crash) while Postgres is down.
     pub fn new(url: &str, pool_size: usize, timeout: Duration) -> Result<Self, DbError> {
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
-        let pool = Pool::builder(manager)
-            .max_size(pool_size)
-            .build()
-            .map_err(|e| DbError::Connect(e.to_string()))?;
-        Ok(Self {
-            pool,
-            url: url.to_owned(),
-            timeout,
-        })
+        let pool = Pool::builder(manager).max_size(pool_size).build().map_err(|e| DbError::Connect(e.to_string()))?;
+        Ok(Self { pool, url: url.to_owned(), timeout })
     }
 
     /// Builds the pool from the `[database]` section.
     pub fn from_config(config: &crate::config::DatabaseConfig) -> Result<Self, DbError> {
-        Self::new(
-            &config.url,
-            usize::try_from(config.pool_size).unwrap_or(8),
-            config.timeout(),
-        )
+        Self::new(&config.url, usize::try_from(config.pool_size).unwrap_or(8), config.timeout())
     }
 
     /// The connection URL (for the change listener, which needs a connection of its own).
@@ -99,9 +85,7 @@ impl Db {
 
     /// Runs `work` (which usually takes a connection and queries) within the configured bound.
     pub async fn bounded<T>(&self, work: impl Future<Output = Result<T, DbError>>) -> Result<T, DbError> {
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| DbError::Timeout(self.timeout))?
+        tokio::time::timeout(self.timeout, work).await.map_err(|_| DbError::Timeout(self.timeout))?
     }
 
     /// Applies pending migrations and returns the names of those applied.

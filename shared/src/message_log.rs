@@ -67,10 +67,7 @@ impl MessageLog {
             return Ok(());
         }
         let (done, wait) = oneshot::channel();
-        self.jobs
-            .send((rows, done))
-            .await
-            .map_err(|_| LogError("writer stopped".to_owned()))?;
+        self.jobs.send((rows, done)).await.map_err(|_| LogError("writer stopped".to_owned()))?;
         wait.await.map_err(|_| LogError("writer stopped".to_owned()))?
     }
 }

@@ -78,10 +78,5 @@ pub async fn resolve_recipient(conn: &mut AsyncPgConnection, address: &Address) 
     if targets.is_empty() {
         return Ok(Resolution::NoTarget);
     }
-    Ok(Resolution::Forward(Arc::new(Route {
-        alias_id,
-        owner_id,
-        alias_address,
-        targets,
-    })))
+    Ok(Resolution::Forward(Arc::new(Route { alias_id, owner_id, alias_address, targets })))
 }

@@ -70,11 +70,10 @@ impl RoutingCache {
     pub async fn resolve(&self, db: &Db, address: &Address) -> Result<Resolution, DbError> {
         let key = address.to_string();
         let generation = self.generation.load(Ordering::Acquire);
-        if self.live.load(Ordering::Acquire) {
-            if let Some(hit) = self.lock().get(&key).cloned() {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(hit);
-            }
+        let cached = if self.live.load(Ordering::Acquire) { self.lock().get(&key).cloned() } else { None };
+        if let Some(hit) = cached {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(hit);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let resolution = db

@@ -86,11 +86,4 @@ diesel::joinable!(mailboxes -> users (owner_id));
 diesel::joinable!(messages -> aliases (alias_id));
 diesel::joinable!(messages -> users (owner_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    alias_mailboxes,
-    aliases,
-    domains,
-    mailboxes,
-    messages,
-    users,
-);
+diesel::allow_tables_to_appear_in_same_query!(alias_mailboxes, aliases, domains, mailboxes, messages, users,);

@@ -7,12 +7,21 @@ use smtpy_shared::{
     models::{Alias, AliasMode, Domain, Mailbox, NewAlias},
 };
 
-pub async fn add(conn: &mut Conn, address: &str, to: &[String], mode: &str, note: Option<&str>) -> Result<(), AdminError> {
+pub async fn add(
+    conn: &mut Conn,
+    address: &str,
+    to: &[String],
+    mode: &str,
+    note: Option<&str>,
+) -> Result<(), AdminError> {
     let address = Address::parse(address)?;
     let mode: AliasMode = mode.parse().map_err(AdminError::Invalid)?;
-    let domain = Domain::by_name(conn, address.domain())
-        .await?
-        .ok_or_else(|| AdminError::NotFound(format!("domain {} is not hosted here (add it with `smtpy-admin domain add`)", address.domain())))?;
+    let domain = Domain::by_name(conn, address.domain()).await?.ok_or_else(|| {
+        AdminError::NotFound(format!(
+            "domain {} is not hosted here (add it with `smtpy-admin domain add`)",
+            address.domain()
+        ))
+    })?;
     let mut targets = Vec::with_capacity(to.len());
     for t in to.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
         targets.push(Address::parse(t)?.to_string());

@@ -11,12 +11,7 @@ use smtpy_shared::{
 pub async fn add(conn: &mut Conn, name: &str, owner_email: &str, verified: bool) -> Result<(), AdminError> {
     let name = normalize_domain(name)?;
     let owner = owner(conn, owner_email).await?;
-    let new = NewDomain {
-        owner_id: owner.id,
-        name: &name,
-        verified,
-        verified_at: verified.then(chrono::Utc::now),
-    };
+    let new = NewDomain { owner_id: owner.id, name: &name, verified, verified_at: verified.then(chrono::Utc::now) };
     match Domain::create(conn, &new).await {
         Ok(domain) => {
             println!(

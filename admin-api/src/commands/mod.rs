@@ -28,11 +28,17 @@ pub async fn dispatch(db: &Db, command: Command) -> Result<(), AdminError> {
         Command::User(UserCommand::Add { email, .. }) => user::add(&mut conn, &email, &read_password()?).await,
         Command::User(UserCommand::List) => user::list(&mut conn).await,
         Command::User(UserCommand::Disable { email }) => user::disable(&mut conn, &email).await,
-        Command::Domain(DomainCommand::Add { name, owner, verified }) => domain::add(&mut conn, &name, &owner, verified).await,
+        Command::Domain(DomainCommand::Add { name, owner, verified }) => {
+            domain::add(&mut conn, &name, &owner, verified).await
+        }
         Command::Domain(DomainCommand::List) => domain::list(&mut conn).await,
         Command::Domain(DomainCommand::Verify { name }) => domain::verify(&mut conn, &name).await,
-        Command::Mailbox(MailboxCommand::Add { address, owner, verified }) => mailbox::add(&mut conn, &address, &owner, verified).await,
-        Command::Alias(AliasCommand::Add { address, to, mode, note }) => alias::add(&mut conn, &address, &to, &mode, note.as_deref()).await,
+        Command::Mailbox(MailboxCommand::Add { address, owner, verified }) => {
+            mailbox::add(&mut conn, &address, &owner, verified).await
+        }
+        Command::Alias(AliasCommand::Add { address, to, mode, note }) => {
+            alias::add(&mut conn, &address, &to, &mode, note.as_deref()).await
+        }
         Command::Alias(AliasCommand::List) => alias::list(&mut conn).await,
         Command::Alias(AliasCommand::Enable { address }) => alias::set_enabled(&mut conn, &address, true).await,
         Command::Alias(AliasCommand::Disable { address }) => alias::set_enabled(&mut conn, &address, false).await,
@@ -52,7 +58,7 @@ fn read_password() -> Result<String, AdminError> {
 /// The account with this email, or a clear error.
 async fn owner(conn: &mut Conn, email: &str) -> Result<User, AdminError> {
     let email = email.trim().to_ascii_lowercase();
-    User::by_email(conn, &email)
-        .await?
-        .ok_or_else(|| AdminError::NotFound(format!("no account with email {email} (create it with `smtpy-admin user add`)")))
+    User::by_email(conn, &email).await?.ok_or_else(|| {
+        AdminError::NotFound(format!("no account with email {email} (create it with `smtpy-admin user add`)"))
+    })
 }

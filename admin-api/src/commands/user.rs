@@ -30,7 +30,9 @@ pub async fn add(conn: &mut Conn, email: &str, password: &str) -> Result<(), Adm
             println!("created user {} ({})", user.email, user.id);
             Ok(())
         }
-        Err(e) if is_unique_violation(&e) => Err(AdminError::Exists(format!("an account with email {email} exists already"))),
+        Err(e) if is_unique_violation(&e) => {
+            Err(AdminError::Exists(format!("an account with email {email} exists already")))
+        }
         Err(e) => Err(e.into()),
     }
 }

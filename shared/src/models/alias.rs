@@ -106,19 +106,17 @@ impl Alias {
         mailbox_ids: &[Uuid],
     ) -> QueryResult<Self> {
         conn.transaction(async |conn| {
-            {
-                let alias: Alias = diesel::insert_into(aliases::table)
-                    .values(new)
-                    .returning(Alias::as_returning())
-                    .get_result(conn)
-                    .await?;
-                let rows: Vec<_> = mailbox_ids
-                    .iter()
-                    .map(|m| (alias_mailboxes::alias_id.eq(alias.id), alias_mailboxes::mailbox_id.eq(*m)))
-                    .collect();
-                diesel::insert_into(alias_mailboxes::table).values(&rows).execute(conn).await?;
-                Ok(alias)
-            }
+            let alias: Alias = diesel::insert_into(aliases::table)
+                .values(new)
+                .returning(Alias::as_returning())
+                .get_result(conn)
+                .await?;
+            let rows: Vec<_> = mailbox_ids
+                .iter()
+                .map(|m| (alias_mailboxes::alias_id.eq(alias.id), alias_mailboxes::mailbox_id.eq(*m)))
+                .collect();
+            diesel::insert_into(alias_mailboxes::table).values(&rows).execute(conn).await?;
+            Ok(alias)
         })
         .await
     }
@@ -156,9 +154,6 @@ impl Alias {
 
     /// Deletes the alias with this address; returns whether it existed.
     pub async fn delete_by_address(conn: &mut AsyncPgConnection, address: &str) -> QueryResult<bool> {
-        diesel::delete(aliases::table.filter(aliases::address.eq(address)))
-            .execute(conn)
-            .await
-            .map(|n| n > 0)
+        diesel::delete(aliases::table.filter(aliases::address.eq(address))).execute(conn).await.map(|n| n > 0)
     }
 }

@@ -43,21 +43,12 @@ pub struct NewDomain<'a> {
 impl Domain {
     /// Inserts a domain.
     pub async fn create(conn: &mut AsyncPgConnection, new: &NewDomain<'_>) -> QueryResult<Self> {
-        diesel::insert_into(domains::table)
-            .values(new)
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
+        diesel::insert_into(domains::table).values(new).returning(Self::as_returning()).get_result(conn).await
     }
 
     /// Finds a domain by its (lower-cased) name.
     pub async fn by_name(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Option<Self>> {
-        domains::table
-            .filter(domains::name.eq(name))
-            .select(Self::as_select())
-            .first(conn)
-            .await
-            .optional()
+        domains::table.filter(domains::name.eq(name)).select(Self::as_select()).first(conn).await.optional()
     }
 
     /// All domains, by name.

@@ -43,15 +43,15 @@ pub struct NewMailbox<'a> {
 impl Mailbox {
     /// Inserts a mailbox.
     pub async fn create(conn: &mut AsyncPgConnection, new: &NewMailbox<'_>) -> QueryResult<Self> {
-        diesel::insert_into(mailboxes::table)
-            .values(new)
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
+        diesel::insert_into(mailboxes::table).values(new).returning(Self::as_returning()).get_result(conn).await
     }
 
     /// The owner's mailboxes with these addresses.
-    pub async fn by_addresses(conn: &mut AsyncPgConnection, owner_id: Uuid, addresses: &[String]) -> QueryResult<Vec<Self>> {
+    pub async fn by_addresses(
+        conn: &mut AsyncPgConnection,
+        owner_id: Uuid,
+        addresses: &[String],
+    ) -> QueryResult<Vec<Self>> {
         mailboxes::table
             .filter(mailboxes::owner_id.eq(owner_id))
             .filter(mailboxes::address.eq_any(addresses))

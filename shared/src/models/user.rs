@@ -37,21 +37,12 @@ pub struct NewUser<'a> {
 impl User {
     /// Inserts a user.
     pub async fn create(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryResult<Self> {
-        diesel::insert_into(users::table)
-            .values(new)
-            .returning(Self::as_returning())
-            .get_result(conn)
-            .await
+        diesel::insert_into(users::table).values(new).returning(Self::as_returning()).get_result(conn).await
     }
 
     /// Finds a user by (lower-cased) email.
     pub async fn by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<Self>> {
-        users::table
-            .filter(users::email.eq(email))
-            .select(Self::as_select())
-            .first(conn)
-            .await
-            .optional()
+        users::table.filter(users::email.eq(email)).select(Self::as_select()).first(conn).await.optional()
     }
 
     /// All users, by email.
@@ -61,10 +52,6 @@ impl User {
 
     /// Enables or disables an account; returns whether it existed.
     pub async fn set_disabled(conn: &mut AsyncPgConnection, id: Uuid, disabled: bool) -> QueryResult<bool> {
-        diesel::update(users::table.find(id))
-            .set(users::disabled.eq(disabled))
-            .execute(conn)
-            .await
-            .map(|n| n > 0)
+        diesel::update(users::table.find(id)).set(users::disabled.eq(disabled)).execute(conn).await.map(|n| n > 0)
     }
 }
