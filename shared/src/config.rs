@@ -367,6 +367,13 @@ mod tests {
     }
 
     #[test]
+    fn packaged_sample_config_is_valid() {
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/smtpy.toml");
+        let c = Config::load(Some(&sample), env(&[]), Needs { database: true }).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.milter.listen, "inet:127.0.0.1:8891");
+    }
+
+    #[test]
     fn missing_explicit_file_is_an_error() {
         let e = Config::load(Some(std::path::Path::new("/nonexistent/smtpy.toml")), env(&[]), Needs::default());
         assert!(e.is_err());
