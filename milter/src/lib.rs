@@ -34,7 +34,7 @@ impl App {
     /// Builds the shared state and starts the background tasks (change listener, log writer).
     /// Must run inside a tokio runtime.
     pub fn new(config: &Config) -> Result<Arc<Self>, DbError> {
-        let db = Db::from_config(&config.database)?;
+        let db = Db::relaxed_commit_from_config(&config.database)?;
         let cache = RoutingCache::new(usize::try_from(config.milter.cache_capacity).unwrap_or(usize::MAX));
         tokio::spawn(cache.clone().listen(db.url().to_owned(), Duration::from_secs(10)));
         let log = MessageLog::spawn(db.clone());

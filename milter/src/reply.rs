@@ -54,7 +54,7 @@ impl Verdict {
 
     /// Sets the reply text on `reply` and returns the status to hand indymilter.
     pub fn apply(self, reply: &mut SmtpReply) -> Status {
-        let Some((code, xcode, text, status)) = self.reply() else {
+        let Some((code, xcode, text, _)) = self.reply() else {
             return Status::Continue;
         };
         if let Err(e) = reply.set_error_reply(code, Some(xcode), [text]) {
@@ -62,7 +62,7 @@ impl Verdict {
             // text for the same status.
             tracing::error!("cannot set SMTP reply {code} {xcode}: {e}");
         }
-        status
+        self.status()
     }
 }
 
