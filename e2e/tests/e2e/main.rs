@@ -1,0 +1,15 @@
+//! SMTPy end-to-end tests (real Postfix, milter and Postgres) and milter-protocol tests, in
+//! one test binary. Build the binaries first: `cargo build --bins`, then
+//! `cargo nextest run -p smtpy-e2e`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod catch_all;
+mod disabled_alias;
+mod forwarding;
+mod milter_down;
+mod milter_protocol;
+mod mixed_recipients;
+mod postgres_outage;
+mod relay_domains;
+mod support;
+mod unknown_address;
