@@ -36,9 +36,5 @@ pub fn run(cli: Cli) -> Result<(), AdminError> {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = if config.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    smtpy_shared::logging::init(&config.log);
 }

@@ -57,13 +57,5 @@ pub async fn run(listener: MilterListener, app: Arc<App>, shutdown: impl Future)
 
 /// Installs the `tracing` subscriber from the `[log]` section.
 pub fn init_logging(log: &LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if log.format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    smtpy_shared::logging::init(log);
 }

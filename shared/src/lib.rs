@@ -4,6 +4,7 @@
 pub mod address;
 pub mod config;
 pub mod db;
+pub mod logging;
 pub mod message_log;
 pub mod models;
 pub mod resolve;
