@@ -37,7 +37,11 @@ impl App {
         let db = Db::relaxed_commit_from_config(&config.database)?;
         let cache = RoutingCache::new(usize::try_from(config.milter.cache_capacity).unwrap_or(usize::MAX));
         tokio::spawn(cache.clone().listen(db.url().to_owned(), Duration::from_secs(10)));
-        let log = MessageLog::spawn(db.clone());
+        let log = MessageLog::spawn(
+            db.clone(),
+            Duration::from_millis(config.milter.log_flush_ms),
+            usize::try_from(config.milter.log_buffer_rows).unwrap_or(usize::MAX),
+        );
         Ok(Arc::new(Self {
             db,
             cache,

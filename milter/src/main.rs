@@ -60,7 +60,10 @@ fn run(args: Args) -> anyhow::Result<()> {
             tokio::spawn(smtpy_milter::metrics::serve(metrics, app.clone()));
         }
         tracing::info!(%socket, "smtpy-milter listening");
-        smtpy_milter::run(listener, app, shutdown_signal()).await?;
+        smtpy_milter::run(listener, app.clone(), shutdown_signal()).await?;
+        if let Err(e) = app.log.flush().await {
+            tracing::error!("{} message-log rows could not be written at shutdown: {e}", app.log.pending());
+        }
         tracing::info!("smtpy-milter stopped");
         Ok(())
     })

@@ -86,6 +86,21 @@ pub fn render(app: &App) -> String {
         "# HELP smtpy_milter_change_listener_up Whether the LISTEN connection is up (1) or the cache is bypassed (0).\n# TYPE smtpy_milter_change_listener_up gauge\nsmtpy_milter_change_listener_up {}",
         u8::from(cache.live)
     );
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_log_rows_written_total Message-log rows written.\n# TYPE smtpy_milter_log_rows_written_total counter\nsmtpy_milter_log_rows_written_total {}",
+        app.log.written()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_log_rows_pending Message-log rows waiting to be written.\n# TYPE smtpy_milter_log_rows_pending gauge\nsmtpy_milter_log_rows_pending {}",
+        app.log.pending()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_log_up Whether the last message-log write succeeded.\n# TYPE smtpy_milter_log_up gauge\nsmtpy_milter_log_up {}",
+        u8::from(app.log.healthy())
+    );
     out
 }
 

@@ -178,9 +178,9 @@ pub async fn eom(app: &App, session: &mut Session, actions: &EomActions, macros:
             queue_id: queue_id.clone(),
         })
         .collect();
-    // Recorded before we change anything: if this fails the message is refused with 451 and
-    // stays with the sender, so nothing is ever forwarded without its log row.
-    if let Err(e) = app.log.record(rows).await {
+    // Queued before we change anything: if the log cannot take it the message is refused with
+    // 451 and stays with the sender, so nothing is forwarded without its log row.
+    if let Err(e) = app.log.record(rows) {
         tracing::warn!(queue_id = queue_id.as_deref().unwrap_or("-"), "answering 451: {e}");
         Counters::bump(&app.counters.messages_tempfail);
         return Verdict::InternalTempfail;

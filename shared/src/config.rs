@@ -64,6 +64,10 @@ pub struct MilterConfig {
     pub cache_capacity: u64,
     /// Milter connections served at once (one per Postfix smtpd process).
     pub max_connections: u64,
+    /// How often queued message-log rows are written, in milliseconds.
+    pub log_flush_ms: u64,
+    /// Message-log rows that may wait for a write; past this, mail is refused with 451.
+    pub log_buffer_rows: u64,
 }
 
 impl Default for MilterConfig {
@@ -73,6 +77,8 @@ impl Default for MilterConfig {
             metrics_listen: "127.0.0.1:9891".to_owned(),
             cache_capacity: 100_000,
             max_connections: 500,
+            log_flush_ms: 20,
+            log_buffer_rows: 20_000,
         }
     }
 }
@@ -232,6 +238,12 @@ impl Config {
         }
         if !self.milter.metrics_listen.is_empty() && self.milter.metrics_listen.parse::<SocketAddr>().is_err() {
             problems.push(format!("milter.metrics_listen: '{}' is not HOST:PORT", self.milter.metrics_listen));
+        }
+        if self.milter.log_flush_ms == 0 {
+            problems.push("milter.log_flush_ms: must be at least 1".to_owned());
+        }
+        if self.milter.log_buffer_rows == 0 {
+            problems.push("milter.log_buffer_rows: must be at least 1".to_owned());
         }
         if self.api.listen.parse::<SocketAddr>().is_err() {
             problems.push(format!("api.listen: '{}' is not HOST:PORT", self.api.listen));
