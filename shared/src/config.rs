@@ -24,6 +24,49 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// `[log]`: log level and format.
     pub log: LogConfig,
+    /// `[dns]`: the resolver for SPF/DKIM/DMARC/ARC and domain checks.
+    pub dns: DnsConfig,
+    /// `[secrets]`: the key that encrypts DKIM private keys and TOTP secrets at rest.
+    pub secrets: SecretsConfig,
+    /// `[srs]`: secrets for SRS and for our signed bounce addresses.
+    pub srs: SrsConfig,
+}
+
+/// `[dns]` section.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Name servers as `IP:PORT` (e.g. `["127.0.0.1:5353"]`); empty means the system resolver.
+    pub nameservers: Vec<String>,
+}
+
+/// `[secrets]` section.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// File holding a base64 32-byte key (the package creates it on install).
+    pub key_file: String,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self { key_file: "/etc/smtpy/secret.key".to_owned() }
+    }
+}
+
+/// `[srs]` section.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SrsConfig {
+    /// postsrsd's format: one secret a line; the first signs, every line verifies. A site
+    /// moving from postsrsd points this at its existing file and old bounces still resolve.
+    pub secret_file: String,
+}
+
+impl Default for SrsConfig {
+    fn default() -> Self {
+        Self { secret_file: "/etc/smtpy/srs.secret".to_owned() }
+    }
 }
 
 /// `[database]` section.
@@ -247,6 +290,11 @@ impl Config {
         }
         if self.api.listen.parse::<SocketAddr>().is_err() {
             problems.push(format!("api.listen: '{}' is not HOST:PORT", self.api.listen));
+        }
+        for (i, ns) in self.dns.nameservers.iter().enumerate() {
+            if ns.parse::<SocketAddr>().is_err() {
+                problems.push(format!("dns.nameservers[{i}]: '{ns}' is not IP:PORT"));
+            }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             problems.push(format!("log.format: '{}' must be text or json", self.log.format));
