@@ -26,6 +26,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    contacts (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+        alias_id -> Uuid,
+        address -> Text,
+        display_name -> Nullable<Text>,
+        reverse_address -> Text,
+        blocked -> Bool,
+        block_action -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    dkim_keys (id) {
+        id -> Uuid,
+        domain_id -> Uuid,
+        selector -> Text,
+        algorithm -> Text,
+        private_key_sealed -> Text,
+        public_key -> Text,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     domains (id) {
         id -> Uuid,
         owner_id -> Uuid,
@@ -63,6 +92,31 @@ diesel::table! {
         received_at -> Timestamptz,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        mode -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        auth_spf -> Nullable<Text>,
+        auth_dkim -> Nullable<Text>,
+        auth_dmarc -> Nullable<Text>,
+        auth_arc -> Nullable<Text>,
+        contact_id -> Nullable<Uuid>,
+        reverse_alias -> Nullable<Text>,
+        bounce_status -> Nullable<Text>,
+        bounce_diagnostic -> Nullable<Text>,
+        bounced_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        kind -> Text,
+        title -> Text,
+        body -> Text,
+        message_id -> Nullable<Uuid>,
+        read_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -81,9 +135,25 @@ diesel::joinable!(alias_mailboxes -> aliases (alias_id));
 diesel::joinable!(alias_mailboxes -> mailboxes (mailbox_id));
 diesel::joinable!(aliases -> domains (domain_id));
 diesel::joinable!(aliases -> users (owner_id));
+diesel::joinable!(contacts -> aliases (alias_id));
+diesel::joinable!(contacts -> users (owner_id));
+diesel::joinable!(dkim_keys -> domains (domain_id));
 diesel::joinable!(domains -> users (owner_id));
 diesel::joinable!(mailboxes -> users (owner_id));
 diesel::joinable!(messages -> aliases (alias_id));
+diesel::joinable!(messages -> contacts (contact_id));
 diesel::joinable!(messages -> users (owner_id));
+diesel::joinable!(notifications -> messages (message_id));
+diesel::joinable!(notifications -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(alias_mailboxes, aliases, domains, mailboxes, messages, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    alias_mailboxes,
+    aliases,
+    contacts,
+    dkim_keys,
+    domains,
+    mailboxes,
+    messages,
+    notifications,
+    users,
+);
