@@ -82,6 +82,31 @@ pub enum DomainCommand {
         /// Domain name.
         name: String,
     },
+    /// Manage the domain's DKIM keys.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
+}
+
+/// `domain dkim` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum DkimCommand {
+    /// Generate an RSA-2048 key (and an Ed25519 one with --ed25519), store it sealed with the
+    /// `[secrets] key_file` key, and print the DNS TXT records to publish.
+    Generate {
+        /// Domain name.
+        domain: String,
+        /// DNS selector (default: smtpy<YYYYMM>); the Ed25519 key gets SELECTOR-ed25519.
+        #[arg(long)]
+        selector: Option<String>,
+        /// Also generate an Ed25519 key (RFC 8463), published under its own selector.
+        #[arg(long)]
+        ed25519: bool,
+    },
+    /// Print the domain's active selectors and their DNS TXT records.
+    Show {
+        /// Domain name.
+        domain: String,
+    },
 }
 
 /// `mailbox` subcommands.

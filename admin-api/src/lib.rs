@@ -31,7 +31,7 @@ pub fn run(cli: Cli) -> Result<(), AdminError> {
         .map_err(|e| AdminError::Internal(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let db = Db::from_config(&config.database)?;
-        commands::dispatch(&db, cli.command).await
+        commands::dispatch(&db, &config, cli.command).await
     })
 }
 

@@ -1,18 +1,20 @@
 //! Sysadmin commands: each validates its input, then calls the shared queries.
 
 mod alias;
+mod dkim;
 mod domain;
 mod mailbox;
 mod user;
 
 use crate::{
     AdminError,
-    cli::{AliasCommand, Command, DomainCommand, MailboxCommand, UserCommand},
+    cli::{AliasCommand, Command, DkimCommand, DomainCommand, MailboxCommand, UserCommand},
 };
-use smtpy_shared::{Db, db::Conn, models::User};
+use smtpy_shared::{Config, Db, db::Conn, models::User};
+use std::path::Path;
 
 /// Runs one (non-serve) command.
-pub async fn dispatch(db: &Db, command: Command) -> Result<(), AdminError> {
+pub async fn dispatch(db: &Db, config: &Config, command: Command) -> Result<(), AdminError> {
     if let Command::Migrate = command {
         let applied = db.migrate().await?;
         if applied.is_empty() {
@@ -33,6 +35,11 @@ pub async fn dispatch(db: &Db, command: Command) -> Result<(), AdminError> {
         }
         Command::Domain(DomainCommand::List) => domain::list(&mut conn).await,
         Command::Domain(DomainCommand::Verify { name }) => domain::verify(&mut conn, &name).await,
+        Command::Domain(DomainCommand::Dkim(DkimCommand::Generate { domain, selector, ed25519 })) => {
+            let key_file = Path::new(&config.secrets.key_file);
+            dkim::generate(&mut conn, key_file, &domain, selector.as_deref(), ed25519).await
+        }
+        Command::Domain(DomainCommand::Dkim(DkimCommand::Show { domain })) => dkim::show(&mut conn, &domain).await,
         Command::Mailbox(MailboxCommand::Add { address, owner, verified }) => {
             mailbox::add(&mut conn, &address, &owner, verified).await
         }
