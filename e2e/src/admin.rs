@@ -21,12 +21,20 @@ pub struct AdminOutput {
 pub struct Admin {
     bin: PathBuf,
     db_url: String,
+    env: Vec<(String, String)>,
 }
 
 impl Admin {
     /// An admin CLI for the database at `db_url`.
     pub fn new(db_url: &str) -> Result<Self> {
-        Ok(Self { bin: binary("smtpy-admin")?, db_url: db_url.to_owned() })
+        Ok(Self { bin: binary("smtpy-admin")?, db_url: db_url.to_owned(), env: Vec::new() })
+    }
+
+    /// The same CLI with more `SMTPY_*` settings (later ones win), e.g. [`crate::Secrets::env`].
+    #[must_use]
+    pub fn with_env(mut self, env: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.env.extend(env);
+        self
     }
 
     /// Runs `smtpy-admin ARGS` with `stdin`, whatever its exit status.
@@ -39,7 +47,7 @@ impl Admin {
                 cmd.env_remove(key);
             }
         }
-        cmd.env("SMTPY_DATABASE_URL", &self.db_url).env("SMTPY_LOG_LEVEL", "warn");
+        cmd.env("SMTPY_DATABASE_URL", &self.db_url).env("SMTPY_LOG_LEVEL", "warn").envs(self.env.iter().cloned());
         let mut child = cmd.kill_on_drop(true).spawn().with_context(|| format!("starting {}", self.bin.display()))?;
         if let Some(mut pipe) = child.stdin.take() {
             pipe.write_all(stdin.unwrap_or_default().as_bytes()).await?;

@@ -9,16 +9,20 @@
 pub mod admin;
 pub mod bins;
 pub mod db;
+pub mod dkim_key;
+pub mod dns;
 pub mod fixture;
 pub mod milter;
 pub mod milter_driver;
 pub mod net;
 pub mod pg_cluster;
 pub mod postfix;
+pub mod secrets;
 pub mod sink;
 pub mod smtp_client;
 pub mod stack;
 pub mod temp;
+pub mod verify;
 pub mod wait;
 
 pub use admin::Admin;
@@ -26,6 +30,7 @@ pub use db::{MessageRow, TestDb};
 pub use milter::MilterProcess;
 pub use pg_cluster::PgCluster;
 pub use postfix::{PostfixInstance, RelayDomains};
+pub use secrets::Secrets;
 pub use sink::{CaptureSink, Delivered};
 pub use smtp_client::{Reply, SmtpClient, Transaction};
 pub use stack::{MilterMode, Stack, StackOptions};

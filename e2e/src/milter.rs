@@ -1,6 +1,6 @@
 //! The real `smtpy-milter`, as a child process.
 
-use crate::{bins::binary, net, wait::poll_until};
+use crate::{Secrets, bins::binary, net, wait::poll_until};
 use anyhow::{Context, Result, bail};
 use std::{
     net::SocketAddr,
@@ -44,6 +44,8 @@ impl MilterSocket {
 #[derive(Debug)]
 pub struct MilterProcess {
     child: Child,
+    /// The empty DNS zone the milter resolves against when the test gave it no server.
+    _dns: Option<crate::dns::DnsServer>,
     socket: MilterSocket,
     metrics_addr: SocketAddr,
     log: PathBuf,
@@ -74,6 +76,7 @@ impl MilterProcess {
     }
 
     /// Starts the milter on `socket`, with extra environment variables (`SMTPY_*` overrides).
+    /// It reads the secret files in `dir` ([`Secrets::create_in`], made if missing).
     pub async fn spawn_on(socket: MilterSocket, db_url: &str, dir: &Path, env: &[(&str, &str)]) -> Result<Self> {
         let metrics_addr: SocketAddr = ([127, 0, 0, 1], net::free_port()?).into();
         let log = dir.join("milter.log");
@@ -86,7 +89,18 @@ impl MilterProcess {
                 cmd.env_remove(key);
             }
         }
-        cmd.env("SMTPY_DATABASE_URL", db_url).env("SMTPY_LOG_LEVEL", "debug").envs(env.iter().copied());
+        cmd.env("SMTPY_DATABASE_URL", db_url).env("SMTPY_LOG_LEVEL", "debug");
+        // Never the system resolver: only loopback may be queried here. Tests that need DNS
+        // records pass their own server in `env`; otherwise an empty zone answers NXDOMAIN at
+        // once (a closed port would cost resolver time-outs on every message).
+        let dns = if env.iter().any(|(k, _)| *k == "SMTPY_DNS_NAMESERVERS") {
+            None
+        } else {
+            let server = crate::dns::DnsServer::start(&crate::dns::Zone::new()).await?;
+            cmd.env("SMTPY_DNS_NAMESERVERS", server.addr().to_string());
+            Some(server)
+        };
+        cmd.envs(Secrets::create_in(dir)?.env()).envs(env.iter().copied());
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -94,7 +108,7 @@ impl MilterProcess {
             .kill_on_drop(true)
             .spawn()
             .context("starting smtpy-milter")?;
-        let mut milter = Self { child, socket, metrics_addr, log };
+        let mut milter = Self { child, _dns: dns, socket, metrics_addr, log };
         milter.wait_ready().await?;
         Ok(milter)
     }

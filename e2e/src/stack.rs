@@ -1,7 +1,8 @@
 //! The whole mail path for one test: database, milter, Postfix and the capture sink.
 
 use crate::{
-    Admin, CaptureSink, MilterProcess, PostfixInstance, RelayDomains, TempDir, TestDb, Transaction, fixture, net,
+    Admin, CaptureSink, MilterProcess, PostfixInstance, RelayDomains, Secrets, TempDir, TestDb, Transaction, fixture,
+    net,
 };
 use anyhow::Result;
 
@@ -47,6 +48,8 @@ pub struct Stack {
     pub admin: Admin,
     /// The test database, seeded with [`fixture::seed`].
     pub db: TestDb,
+    /// The secret key and SRS secret files both binaries are pointed at (inside `dir`).
+    pub secrets: Secrets,
     /// Logs and Postfix's files.
     pub dir: TempDir,
 }
@@ -64,7 +67,8 @@ impl Stack {
             Some(url) => TestDb::create_on(url).await?,
             None => TestDb::create().await?,
         };
-        let admin = Admin::new(db.url())?;
+        let secrets = Secrets::create_in(dir.path())?;
+        let admin = Admin::new(db.url())?.with_env(secrets.env());
         fixture::seed(&admin).await?;
         let sink = CaptureSink::start().await?;
         let milter = match options.milter {
@@ -81,7 +85,7 @@ impl Stack {
             None => RelayDomains::Pgsql(db.url().to_owned()),
         };
         let postfix = PostfixInstance::start(&dir.path().join("postfix"), sink.port(), Some(&socket), &relay).await?;
-        Ok(Self { postfix, milter, sink, admin, db, dir })
+        Ok(Self { postfix, milter, sink, admin, db, secrets, dir })
     }
 
     /// Sends one message to Postfix over SMTP.

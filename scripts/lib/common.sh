@@ -9,6 +9,11 @@ SMTPY_APT_PACKAGES=(
     postfix postfix-pgsql
     postgresql
     build-essential pkg-config ca-certificates curl iproute2
+    # e2e: a local DNS server (dnsmasq), an independent DKIM/ARC verifier (dkimpy; authres for
+    # its ARC signing) and test keys (openssl).
+    dnsmasq-base python3-dkim python3-dnspython python3-authres openssl
+    # e2e: the SRS interop test runs Debian's postsrsd against our SRS code.
+    postsrsd
 )
 
 smtpy_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

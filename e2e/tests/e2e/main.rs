@@ -5,11 +5,15 @@
 
 mod catch_all;
 mod disabled_alias;
+mod dkim_cli;
+mod dns_server;
 mod forwarding;
+mod independent_verifier;
 mod milter_down;
 mod milter_protocol;
 mod mixed_recipients;
 mod postgres_outage;
 mod relay_domains;
+mod srs_postsrsd;
 mod support;
 mod unknown_address;
