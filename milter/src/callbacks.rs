@@ -8,7 +8,7 @@ use crate::{
     session::{self, Session},
 };
 use futures_util::FutureExt;
-use indymilter::{Callbacks, ProtoOpts, Status};
+use indymilter::{Callbacks, ProtoOpts, SocketInfo, Status};
 use std::{future::Future, panic::AssertUnwindSafe, sync::Arc};
 
 /// All callbacks, sharing `app`. `unix` says whether the socket is a unix socket.
@@ -16,6 +16,23 @@ pub fn build(app: Arc<App>, unix: bool) -> Callbacks<Session> {
     let (rcpt_app, eom_app) = (app.clone(), app);
     Callbacks::new()
         .on_negotiate(move |cx, actions, opts| Box::pin(async move { session::negotiate(cx, actions, opts, unix) }))
+        .on_connect(|cx, _hostname, socket| {
+            Box::pin(async move {
+                let s = cx.data.get_or_insert_with(Session::default);
+                s.connected(match socket {
+                    SocketInfo::Inet(addr) => Some(addr.ip()),
+                    _ => None,
+                });
+                s.quiet(ProtoOpts::NOREPLY_CONNECT)
+            })
+        })
+        .on_helo(|cx, name| {
+            Box::pin(async move {
+                let s = cx.data.get_or_insert_with(Session::default);
+                s.helo(&name);
+                s.quiet(ProtoOpts::NOREPLY_HELO)
+            })
+        })
         .on_mail(|cx, args| {
             Box::pin(async move {
                 let s = cx.data.get_or_insert_with(Session::default);
@@ -35,21 +52,20 @@ pub fn build(app: Arc<App>, unix: bool) -> Callbacks<Session> {
         .on_header(|cx, name, value| {
             Box::pin(async move {
                 let s = cx.data.get_or_insert_with(Session::default);
-                s.count_header(&name, &value);
+                s.header(&name, &value);
                 s.quiet(ProtoOpts::NOREPLY_HEADER)
             })
         })
         .on_eoh(|cx| {
             Box::pin(async move {
                 let s = cx.data.get_or_insert_with(Session::default);
-                s.count_end_of_header();
                 s.quiet(ProtoOpts::NOREPLY_EOH)
             })
         })
         .on_body(|cx, chunk| {
             Box::pin(async move {
                 let s = cx.data.get_or_insert_with(Session::default);
-                s.count_body(&chunk);
+                s.body(&chunk);
                 s.quiet(ProtoOpts::NOREPLY_BODY)
             })
         })

@@ -1,11 +1,15 @@
 //! SMTPy's milter: at RCPT it decides every recipient of a hosted domain (forward, reject or
 //! tempfail); at end of message it swaps each alias for its mailboxes and records the message.
 
+mod auth;
 mod callbacks;
+mod dns_cache;
 mod listener;
+mod message;
 pub mod metrics;
 mod reply;
 mod session;
+mod sign;
 
 pub use listener::MilterListener;
 
@@ -27,13 +31,19 @@ pub struct App {
     pub log: MessageLog,
     /// Counters for `/metrics`.
     pub counters: metrics::Counters,
+    /// SPF/DKIM/ARC/DMARC checks.
+    verifier: auth::Verifier,
+    /// Whether DMARC `p=reject` failures are refused.
+    dmarc_reject: bool,
+    /// DKIM/ARC signers per domain.
+    keys: sign::KeyStore,
     max_connections: usize,
 }
 
 impl App {
     /// Builds the shared state and starts the background tasks (change listener, log writer).
     /// Must run inside a tokio runtime.
-    pub fn new(config: &Config) -> Result<Arc<Self>, DbError> {
+    pub fn new(config: &Config) -> Result<Arc<Self>, SetupError> {
         let db = Db::relaxed_commit_from_config(&config.database)?;
         let cache = RoutingCache::new(usize::try_from(config.milter.cache_capacity).unwrap_or(usize::MAX));
         tokio::spawn(cache.clone().listen(db.url().to_owned(), Duration::from_secs(10)));
@@ -42,7 +52,15 @@ impl App {
             Duration::from_millis(config.milter.log_flush_ms),
             usize::try_from(config.milter.log_buffer_rows).unwrap_or(usize::MAX),
         );
+        let authserv_id =
+            if config.milter.authserv_id.is_empty() { host_name() } else { config.milter.authserv_id.clone() };
+        let verifier = auth::Verifier::new(&config.dns.nameservers, authserv_id).map_err(SetupError::Dns)?;
+        let seal = smtpy_shared::sealed::SealKey::load(std::path::Path::new(&config.secrets.key_file))
+            .map_err(|e| SetupError::Secrets(format!("secrets.key_file: {e}")))?;
         Ok(Arc::new(Self {
+            keys: sign::KeyStore::new(seal),
+            verifier,
+            dmarc_reject: config.milter.dmarc_reject,
             db,
             cache,
             log,
@@ -50,6 +68,29 @@ impl App {
             max_connections: usize::try_from(config.milter.max_connections).unwrap_or(500),
         }))
     }
+}
+
+/// Why the milter could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The database pool could not be built.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The DNS resolver could not be set up.
+    #[error("{0}")]
+    Dns(String),
+    /// The key that opens DKIM private keys is missing or unusable.
+    #[error("{0}")]
+    Secrets(String),
+}
+
+/// This host's name, the default authserv-id.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Serves milter connections until `shutdown` completes.

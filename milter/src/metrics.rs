@@ -27,6 +27,8 @@ pub struct Counters {
     pub rcpt_tempfail: AtomicU64,
     /// Messages forwarded.
     pub messages_forwarded: AtomicU64,
+    /// Messages refused at end of message (DMARC reject).
+    pub messages_rejected: AtomicU64,
     /// Messages answered 451 at end of message.
     pub messages_tempfail: AtomicU64,
     /// Callbacks that panicked (answered 451).
@@ -62,7 +64,11 @@ pub fn render(app: &App) -> String {
         out,
         "# HELP smtpy_milter_messages_total Messages at end of data, by outcome.\n# TYPE smtpy_milter_messages_total counter"
     );
-    for (result, v) in [("forwarded", get(&c.messages_forwarded)), ("tempfail", get(&c.messages_tempfail))] {
+    for (result, v) in [
+        ("forwarded", get(&c.messages_forwarded)),
+        ("rejected", get(&c.messages_rejected)),
+        ("tempfail", get(&c.messages_tempfail)),
+    ] {
         let _ = writeln!(out, "smtpy_milter_messages_total{{result=\"{result}\"}} {v}");
     }
     let _ = writeln!(

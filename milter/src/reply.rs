@@ -15,6 +15,8 @@ pub enum Verdict {
     NoMailbox,
     /// The address cannot be parsed.
     BadAddress,
+    /// The message fails DMARC and its From domain publishes `p=reject`.
+    DmarcReject,
     /// Database unreachable or slow: ask the sender to retry.
     LookupTempfail,
     /// Anything else that went wrong on our side: ask the sender to retry.
@@ -43,6 +45,9 @@ impl Verdict {
                 ("550", "5.1.1", "Recipient address rejected: this alias has no verified mailbox", Status::Reject)
             }
             Self::BadAddress => ("550", "5.1.3", "Recipient address rejected: bad address syntax", Status::Reject),
+            Self::DmarcReject => {
+                ("550", "5.7.1", "Message rejected: it fails DMARC and its domain's policy is reject", Status::Reject)
+            }
             Self::LookupTempfail => {
                 ("451", "4.3.0", "Temporary lookup failure, please try again later", Status::Tempfail)
             }
@@ -79,6 +84,7 @@ mod tests {
             (Verdict::DisabledAlias, Status::Reject),
             (Verdict::NoMailbox, Status::Reject),
             (Verdict::BadAddress, Status::Reject),
+            (Verdict::DmarcReject, Status::Reject),
             (Verdict::LookupTempfail, Status::Tempfail),
             (Verdict::InternalTempfail, Status::Tempfail),
         ];

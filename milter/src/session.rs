@@ -1,7 +1,8 @@
 //! One milter connection's state and the work of each protocol step.
 
-use crate::{App, metrics::Counters, reply::Verdict};
+use crate::{App, auth::AuthSummary, message::Received, metrics::Counters, reply::Verdict, sign::SignError};
 use indymilter::{Actions, ContextActions, EomActions, MacroStage, Macros, NegotiateContext, ProtoOpts, Status};
+use mail_auth::AuthenticatedMessage;
 use smtpy_shared::{
     address::Address,
     message_log::NewMessage,
@@ -10,29 +11,40 @@ use smtpy_shared::{
 use std::{
     collections::BTreeSet,
     ffi::{CStr, CString},
+    net::IpAddr,
     sync::Arc,
 };
 
-/// The actions we cannot work without: swapping an alias for its mailboxes.
-const REQUIRED_ACTIONS: Actions = Actions::ADD_RCPT.union(Actions::DELETE_RCPT);
+/// The actions we cannot work without: swapping an alias for its mailboxes, adding
+/// `Authentication-Results` and removing forged ones.
+const REQUIRED_ACTIONS: Actions =
+    Actions::ADD_RCPT.union(Actions::DELETE_RCPT).union(Actions::ADD_HEADER).union(Actions::CHANGE_HEADER);
 
 /// Steps whose reply we never need: asking Postfix not to wait for one saves a round trip.
-const NOREPLY_WANTED: [ProtoOpts; 4] =
-    [ProtoOpts::NOREPLY_MAIL, ProtoOpts::NOREPLY_HEADER, ProtoOpts::NOREPLY_EOH, ProtoOpts::NOREPLY_BODY];
+const NOREPLY_WANTED: [ProtoOpts; 6] = [
+    ProtoOpts::NOREPLY_CONNECT,
+    ProtoOpts::NOREPLY_HELO,
+    ProtoOpts::NOREPLY_MAIL,
+    ProtoOpts::NOREPLY_HEADER,
+    ProtoOpts::NOREPLY_EOH,
+    ProtoOpts::NOREPLY_BODY,
+];
 
 /// Per-connection state; the message part is reset at each MAIL FROM.
 #[derive(Debug, Default)]
 pub struct Session {
     /// No-reply options Postfix granted.
     noreply: ProtoOpts,
-    /// Whether header values come with their leading space.
-    leading_space: bool,
+    /// The SMTP client's address.
+    client_ip: Option<IpAddr>,
+    /// The HELO/EHLO name.
+    helo: String,
     /// Envelope sender of the current message, without angle brackets.
     sender: String,
     /// Recipients we continued for forwarding.
     recipients: Vec<Accepted>,
-    /// Bytes of the message as received: header lines, blank line, body.
-    size: u64,
+    /// The message itself.
+    message: Received,
 }
 
 #[derive(Debug)]
@@ -50,44 +62,44 @@ impl Session {
         if self.noreply.contains(stage) { Status::Noreply } else { Status::Continue }
     }
 
+    /// The client connected from `ip` (None for a local or unknown socket).
+    pub fn connected(&mut self, ip: Option<IpAddr>) {
+        self.client_ip = ip;
+    }
+
+    /// HELO/EHLO.
+    pub fn helo(&mut self, name: &CStr) {
+        self.helo = name.to_string_lossy().into_owned();
+    }
+
     /// MAIL FROM: a new message begins.
     pub fn begin_message(&mut self, args: &[CString]) {
         let sender = args.first().map(|a| a.to_string_lossy()).unwrap_or_default();
         self.sender = sender.trim_start_matches('<').trim_end_matches('>').to_owned();
-        self.recipients.clear();
-        self.size = 0;
+        self.abort_message();
     }
 
-    /// The message was aborted; forget it.
+    /// The message was aborted (or finished); forget it.
     pub fn abort_message(&mut self) {
         self.recipients.clear();
-        self.size = 0;
+        self.message.clear();
     }
 
-    /// Counts one header line (`Name:value\r\n`; folded lines end in bare LF in the protocol).
-    pub fn count_header(&mut self, name: &CStr, value: &CStr) {
-        let value = value.to_bytes();
-        let bare_lf =
-            value.iter().enumerate().filter(|&(i, &b)| b == b'\n' && (i == 0 || value[i - 1] != b'\r')).count();
-        let space = u64::from(!self.leading_space);
-        self.size += name.to_bytes().len() as u64 + 1 + space + value.len() as u64 + bare_lf as u64 + 2;
+    /// One header field.
+    pub fn header(&mut self, name: &CStr, value: &CStr) {
+        self.message.push_header(name, value);
     }
 
-    /// Counts the blank line between header and body.
-    pub fn count_end_of_header(&mut self) {
-        self.size += 2;
-    }
-
-    /// Counts a body chunk (Postfix sends CRLF line ends).
-    pub fn count_body(&mut self, chunk: &[u8]) {
-        self.size += chunk.len() as u64;
+    /// A body chunk (Postfix sends CRLF line ends).
+    pub fn body(&mut self, chunk: &[u8]) {
+        self.message.body.extend_from_slice(chunk);
     }
 }
 
 /// Option negotiation: insist on the actions we need, ask for as little traffic as possible.
 pub fn negotiate(cx: &mut NegotiateContext<Session>, mta_actions: Actions, mta_opts: ProtoOpts, unix: bool) -> Status {
     if !mta_actions.contains(REQUIRED_ACTIONS) {
-        tracing::error!("the MTA does not offer adding and deleting recipients; refusing the connection");
+        tracing::error!("the MTA does not offer the recipient and header changes we need; refusing the connection");
         return Status::Reject;
     }
     cx.requested_actions = REQUIRED_ACTIONS;
@@ -110,7 +122,8 @@ pub fn negotiate(cx: &mut NegotiateContext<Session>, mta_actions: Actions, mta_o
     }
     // The queue id is the only macro we read, and only at end of message.
     cx.requested_macros.insert(MacroStage::Eom, c"i".to_owned());
-    cx.data = Some(Session { noreply, leading_space, ..Session::default() });
+    cx.data =
+        Some(Session { noreply, message: Received { leading_space, ..Received::default() }, ..Session::default() });
     Status::Continue
 }
 
@@ -157,51 +170,151 @@ pub async fn rcpt(app: &App, session: &mut Session, args: &[CString]) -> Verdict
     verdict
 }
 
-/// End of message: record the message, then swap each alias for its mailboxes.
-pub async fn eom(app: &App, session: &mut Session, actions: &EomActions, macros: &Macros) -> Verdict {
-    if session.recipients.is_empty() {
-        return Verdict::Continue;
+/// What end of message decided, in the form the rewrite needs.
+struct Outcome {
+    /// Header fields to add on top, top first (ARC set, DKIM signatures, our marks and
+    /// `Authentication-Results`).
+    top: Vec<(String, String)>,
+    summary: AuthSummary,
+    /// The From domain, when DMARC says reject and we honour it.
+    dmarc_reject: Option<String>,
+}
+
+/// Whether an `Authentication-Results` value claims our authserv-id (RFC 8601 §5: one we did
+/// not write is a forgery and is removed).
+fn claims_our_id(value: &str, ours: &str) -> bool {
+    value.trim_start().split(';').next().is_some_and(|id| id.trim().eq_ignore_ascii_case(ours))
+}
+
+/// Runs SPF, DKIM, ARC and DMARC on the received message, and signs what will leave.
+async fn check_and_sign(app: &App, session: &Session, raw: &[u8], sign_domain: &str) -> Result<Outcome, SignError> {
+    let signers = app.keys.signers(&app.db, &app.cache, sign_domain).await;
+    let signers = match signers {
+        Ok(s) => s,
+        Err(SignError::Db(e)) => return Err(SignError::Db(e)),
+        Err(e) => {
+            // A broken key is the operator's to fix; the mail still goes, unsigned.
+            tracing::error!("{e}; forwarding unsigned");
+            None
+        }
+    };
+    let Some(parsed) = AuthenticatedMessage::parse(raw) else {
+        tracing::info!("message cannot be parsed for authentication checks; forwarding it unchecked");
+        return Ok(Outcome { top: Vec::new(), summary: AuthSummary::default(), dmarc_reject: None });
+    };
+    let ip = session.client_ip.unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let inbound = app.verifier.check(&parsed, ip, &session.helo, &session.sender).await;
+    let results = inbound.results(&app.verifier, ip, &session.helo, &session.sender);
+    let mut top = Vec::new();
+    if inbound.dmarc_quarantines() {
+        // The receiving mailbox's filters can file it as spam, as the domain owner asked.
+        top.push(("X-SMTPy-Quarantine".to_owned(), format!("dmarc; policy of {}", inbound.from_domain)));
     }
+    top.push((
+        "Authentication-Results".to_owned(),
+        inbound.header_value(&app.verifier, ip, &session.helo, &session.sender),
+    ));
+    if let Some(signers) = signers {
+        let ours = app.verifier.authserv_id();
+        let leaving = session.message.rebuilt(&top, |name, value| {
+            name.eq_ignore_ascii_case("Authentication-Results") && claims_our_id(value, ours)
+        });
+        match signers.sign(&leaving, &results, Some(&inbound.arc)) {
+            Ok(mut signatures) => {
+                signatures.append(&mut top);
+                top = signatures;
+            }
+            Err(e) => tracing::error!("cannot sign for {sign_domain}: {e}; forwarding unsigned"),
+        }
+    }
+    Ok(Outcome {
+        top,
+        summary: inbound.summary(),
+        dmarc_reject: (app.dmarc_reject && inbound.dmarc_rejects()).then(|| inbound.from_domain.clone()),
+    })
+}
+
+/// End of message: check, sign, record, then swap each alias for its mailboxes.
+pub async fn eom(app: &App, session: &mut Session, actions: &EomActions, macros: &Macros) -> Verdict {
+    let Some(first) = session.recipients.first() else {
+        return Verdict::Continue;
+    };
     let queue_id = macros.get(c"i").map(|q| q.to_string_lossy().into_owned());
-    let size = i64::try_from(session.size).unwrap_or(i64::MAX);
+    let qid = queue_id.as_deref().unwrap_or("-");
+    let sign_domain = first.address.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
+    let raw = session.message.raw();
+    let outcome = match check_and_sign(app, session, &raw, &sign_domain).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(queue_id = qid, "answering 451: {e}");
+            Counters::bump(&app.counters.messages_tempfail);
+            return Verdict::InternalTempfail;
+        }
+    };
+    let status = if outcome.dmarc_reject.is_some() { "rejected" } else { "forwarded" };
+    let subject = session.message.header("Subject").map(|s| s.chars().take(998).collect());
+    let word = |w: &str| Some(w.to_owned()).filter(|w| !w.is_empty());
     let rows = session
         .recipients
         .iter()
         .map(|r| NewMessage {
+            id: uuid::Uuid::new_v4(),
             owner_id: r.route.owner_id,
             alias_id: Some(r.route.alias_id),
             recipient: r.address.clone(),
             envelope_sender: session.sender.clone(),
             forwarded_to: r.route.targets.iter().cloned().map(Some).collect(),
-            size_bytes: size,
-            status: "forwarded".to_owned(),
+            size_bytes: i64::try_from(raw.len()).unwrap_or(i64::MAX),
+            status: status.to_owned(),
             queue_id: queue_id.clone(),
+            mode: Some(r.route.mode.clone()),
+            subject: subject.clone(),
+            auth_spf: word(&outcome.summary.spf),
+            auth_dkim: word(&outcome.summary.dkim),
+            auth_dmarc: word(&outcome.summary.dmarc),
+            auth_arc: word(&outcome.summary.arc),
+            contact_id: None,
+            reverse_alias: None,
         })
         .collect();
     // Queued before we change anything: if the log cannot take it the message is refused with
     // 451 and stays with the sender, so nothing is forwarded without its log row.
     if let Err(e) = app.log.record(rows) {
-        tracing::warn!(queue_id = queue_id.as_deref().unwrap_or("-"), "answering 451: {e}");
+        tracing::warn!(queue_id = qid, "answering 451: {e}");
         Counters::bump(&app.counters.messages_tempfail);
         return Verdict::InternalTempfail;
     }
-    if let Err(e) = rewrite_recipients(session, actions).await {
-        tracing::warn!(queue_id = queue_id.as_deref().unwrap_or("-"), "cannot rewrite recipients, answering 451: {e}");
+    if let Some(domain) = outcome.dmarc_reject {
+        tracing::info!(queue_id = qid, from_domain = %domain, "refused: DMARC policy reject");
+        Counters::bump(&app.counters.messages_rejected);
+        return Verdict::DmarcReject;
+    }
+    if let Err(e) = rewrite(app, session, actions, &outcome.top).await {
+        tracing::warn!(queue_id = qid, "cannot rewrite the message, answering 451: {e}");
         Counters::bump(&app.counters.messages_tempfail);
         return Verdict::InternalTempfail;
     }
     Counters::bump(&app.counters.messages_forwarded);
-    tracing::info!(
-        queue_id = queue_id.as_deref().unwrap_or("-"),
-        aliases = session.recipients.len(),
-        size = session.size,
-        "forwarded"
-    );
+    tracing::info!(queue_id = qid, aliases = session.recipients.len(), size = raw.len(), "forwarded");
     session.abort_message();
     Verdict::Continue
 }
 
-async fn rewrite_recipients(session: &Session, actions: &EomActions) -> Result<(), indymilter::ActionError> {
+async fn rewrite(
+    app: &App,
+    session: &Session,
+    actions: &EomActions,
+    top: &[(String, String)],
+) -> Result<(), indymilter::ActionError> {
+    let ours = app.verifier.authserv_id();
+    // Deleting from the last index keeps the earlier indices valid.
+    for index in session.message.indices_where("Authentication-Results", |v| claims_our_id(v, ours)).into_iter().rev() {
+        actions.change_header("Authentication-Results", index, None::<CString>).await?;
+    }
+    // Each insertion at the top pushes the previous down, so the last field goes first.
+    for (name, value) in top.iter().rev() {
+        actions.insert_header(0, name.as_str(), format!(" {value}")).await?;
+    }
     let targets: BTreeSet<&str> =
         session.recipients.iter().flat_map(|r| r.route.targets.iter().map(String::as_str)).collect();
     for r in &session.recipients {
@@ -222,32 +335,14 @@ mod tests {
     }
 
     #[test]
-    fn size_counts_header_lines_blank_line_and_body() {
-        let mut s = Session { leading_space: true, ..Session::default() };
-        s.begin_message(&[c("<a@b.example>")]);
-        s.count_header(&c("Subject"), &c(" hi"));
-        // A folded header arrives with bare LF; on the wire it is CRLF.
-        s.count_header(&c("To"), &c(" x@y.example,\n\tz@y.example"));
-        s.count_end_of_header();
-        s.count_body(b"body\r\n");
-        let expected = "Subject: hi\r\nTo: x@y.example,\r\n\tz@y.example\r\n\r\nbody\r\n".len() as u64;
-        assert_eq!(s.size, expected);
-        assert_eq!(s.sender, "a@b.example");
-    }
-
-    #[test]
-    fn size_without_leading_space_option_restores_the_space() {
-        let mut s = Session::default();
-        s.count_header(&c("Subject"), &c("hi"));
-        assert_eq!(s.size, "Subject: hi\r\n".len() as u64);
-    }
-
-    #[test]
     fn new_message_resets_state() {
         let mut s = Session::default();
-        s.count_body(b"abc");
+        s.body(b"abc");
+        s.header(&c("Subject"), &c(" x"));
+        s.begin_message(&[c("<a@b.example>")]);
+        assert!(s.message.headers.is_empty() && s.message.body.is_empty());
+        assert_eq!(s.sender, "a@b.example");
         s.begin_message(&[c("<>")]);
-        assert_eq!(s.size, 0);
         assert_eq!(s.sender, "");
     }
 

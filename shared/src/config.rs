@@ -111,6 +111,10 @@ pub struct MilterConfig {
     pub log_flush_ms: u64,
     /// Message-log rows that may wait for a write; past this, mail is refused with 451.
     pub log_buffer_rows: u64,
+    /// Our authserv-id in `Authentication-Results` (RFC 8601); empty means the host name.
+    pub authserv_id: String,
+    /// Refuse (`550 5.7.1`) mail that fails DMARC for a domain whose policy is `p=reject`.
+    pub dmarc_reject: bool,
 }
 
 impl Default for MilterConfig {
@@ -122,6 +126,8 @@ impl Default for MilterConfig {
             max_connections: 500,
             log_flush_ms: 20,
             log_buffer_rows: 20_000,
+            authserv_id: String::new(),
+            dmarc_reject: true,
         }
     }
 }

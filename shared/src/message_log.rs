@@ -29,6 +29,8 @@ use uuid::Uuid;
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = messages)]
 pub struct NewMessage {
+    /// Chosen by the milter, so the bounce address can name the row before it is written.
+    pub id: Uuid,
     /// The alias owner.
     pub owner_id: Uuid,
     /// The alias that matched.
@@ -45,6 +47,22 @@ pub struct NewMessage {
     pub status: String,
     /// Postfix's queue id.
     pub queue_id: Option<String>,
+    /// `privacy`, `transparent` or `reply`.
+    pub mode: Option<String>,
+    /// The Subject header as received (raw, possibly RFC 2047-encoded), at most 998 bytes.
+    pub subject: Option<String>,
+    /// SPF result for the envelope sender.
+    pub auth_spf: Option<String>,
+    /// Best DKIM result.
+    pub auth_dkim: Option<String>,
+    /// DMARC result for the From domain.
+    pub auth_dmarc: Option<String>,
+    /// ARC chain validation result.
+    pub auth_arc: Option<String>,
+    /// The contact (external sender) of a privacy-mode forward.
+    pub contact_id: Option<Uuid>,
+    /// The reverse alias used for the contact.
+    pub reverse_alias: Option<String>,
 }
 
 /// Why rows were not queued.

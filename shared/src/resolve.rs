@@ -35,6 +35,8 @@ pub struct Route {
     pub alias_address: String,
     /// Verified target mailboxes, sorted.
     pub targets: Vec<String>,
+    /// `privacy` or `transparent`.
+    pub mode: String,
 }
 
 /// Resolves `address` with the database: the exact alias first, then the domain's catch-all.
@@ -52,16 +54,16 @@ pub async fn resolve_recipient(conn: &mut AsyncPgConnection, address: &Address) 
         return Ok(Resolution::Unknown);
     }
     // Exact local part before `*`: ORDER BY (local_part = '*') puts false first.
-    let candidate: Option<(Uuid, Uuid, String, bool, bool)> = aliases::table
+    let candidate: Option<(Uuid, Uuid, String, bool, bool, String)> = aliases::table
         .inner_join(users::table)
         .filter(aliases::domain_id.eq(domain_id))
         .filter(aliases::local_part.eq(address.local()).or(aliases::local_part.eq("*")))
         .order(aliases::local_part.eq("*"))
-        .select((aliases::id, aliases::owner_id, aliases::address, aliases::enabled, users::disabled))
+        .select((aliases::id, aliases::owner_id, aliases::address, aliases::enabled, users::disabled, aliases::mode))
         .first(conn)
         .await
         .optional()?;
-    let Some((alias_id, owner_id, alias_address, enabled, owner_disabled)) = candidate else {
+    let Some((alias_id, owner_id, alias_address, enabled, owner_disabled, mode)) = candidate else {
         return Ok(Resolution::Unknown);
     };
     if !enabled || owner_disabled {
@@ -78,5 +80,5 @@ pub async fn resolve_recipient(conn: &mut AsyncPgConnection, address: &Address) 
     if targets.is_empty() {
         return Ok(Resolution::NoTarget);
     }
-    Ok(Resolution::Forward(Arc::new(Route { alias_id, owner_id, alias_address, targets })))
+    Ok(Resolution::Forward(Arc::new(Route { alias_id, owner_id, alias_address, targets, mode })))
 }

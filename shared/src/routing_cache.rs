@@ -116,6 +116,16 @@ impl RoutingCache {
         }
     }
 
+    /// Bumped at every invalidation: other caches tied to the routing tables compare it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether change notifications are being received (else nothing may be cached).
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
     /// Counters for `/metrics`.
     pub fn stats(&self) -> CacheStats {
         CacheStats {
