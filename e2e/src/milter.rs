@@ -55,20 +55,37 @@ impl MilterProcess {
     /// Starts the milter on a free TCP port against `db_url` (schema already migrated) and
     /// waits until it accepts connections.
     pub async fn spawn(db_url: &str, dir: &Path) -> Result<Self> {
-        Self::spawn_retrying(db_url, dir, || Ok(MilterSocket::Inet(([127, 0, 0, 1], net::free_port()?).into()))).await
+        Self::spawn_with(db_url, dir, false, &[]).await
     }
 
     /// As [`MilterProcess::spawn`], on the unix socket `DIR/milter.sock`.
     pub async fn spawn_unix(db_url: &str, dir: &Path) -> Result<Self> {
-        Self::spawn_retrying(db_url, dir, || Ok(MilterSocket::Unix(dir.join("milter.sock")))).await
+        Self::spawn_with(db_url, dir, true, &[]).await
+    }
+
+    /// On a free TCP port or (`unix`) on `DIR/milter.sock`, with extra `SMTPY_*` variables.
+    pub async fn spawn_with(db_url: &str, dir: &Path, unix: bool, env: &[(&str, &str)]) -> Result<Self> {
+        if unix {
+            Self::spawn_retrying(db_url, dir, env, || Ok(MilterSocket::Unix(dir.join("milter.sock")))).await
+        } else {
+            Self::spawn_retrying(db_url, dir, env, || {
+                Ok(MilterSocket::Inet(([127, 0, 0, 1], net::free_port()?).into()))
+            })
+            .await
+        }
     }
 
     /// A port free a moment ago may be taken by the time the milter binds it (any outgoing
     /// connection can get it): try fresh ports a few times.
-    async fn spawn_retrying(db_url: &str, dir: &Path, socket: impl Fn() -> Result<MilterSocket>) -> Result<Self> {
+    async fn spawn_retrying(
+        db_url: &str,
+        dir: &Path,
+        env: &[(&str, &str)],
+        socket: impl Fn() -> Result<MilterSocket>,
+    ) -> Result<Self> {
         let mut attempt = 1;
         loop {
-            match Self::spawn_on(socket()?, db_url, dir, &[]).await {
+            match Self::spawn_on(socket()?, db_url, dir, env).await {
                 Err(err) if attempt < 3 && format!("{err:#}").contains("Address already in use") => attempt += 1,
                 result => return result,
             }

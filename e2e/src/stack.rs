@@ -1,10 +1,34 @@
 //! The whole mail path for one test: database, milter, Postfix and the capture sink.
 
+use crate::dns::{DnsServer, Zone};
 use crate::{
     Admin, CaptureSink, MilterProcess, PostfixInstance, RelayDomains, Secrets, TempDir, TestDb, Transaction, fixture,
     net,
 };
-use anyhow::Result;
+use anyhow::{Context, Result};
+
+/// The DKIM selector the stack generates keys under.
+pub const DKIM_SELECTOR: &str = "s1";
+
+/// Generates the fixture domain's DKIM keys with the CLI and adds their records to `zone`.
+async fn publish_dkim_keys(admin: &Admin, db: &TestDb, mut zone: Zone, ed25519: bool) -> Result<Zone> {
+    let mut args = vec!["domain", "dkim", "generate", fixture::DOMAIN, "--selector", DKIM_SELECTOR];
+    if ed25519 {
+        args.push("--ed25519");
+    }
+    admin.run(&args).await?;
+    let client = db.client().await?;
+    let rows = client
+        .query("SELECT selector, algorithm, public_key FROM dkim_keys WHERE active", &[])
+        .await
+        .context("reading the generated DKIM keys")?;
+    for row in rows {
+        let (selector, algorithm, public_key): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let k = if algorithm == "ed25519-sha256" { "ed25519" } else { "rsa" };
+        zone = zone.dkim(&selector, fixture::DOMAIN, &format!("v=DKIM1; k={k}; p={public_key}"));
+    }
+    Ok(zone)
+}
 
 /// What runs at the milter address Postfix is configured with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +50,22 @@ pub struct StackOptions {
     pub pg_admin_url: Option<String>,
     /// A fixed relay_domains list instead of the production pgsql map.
     pub static_relay_domains: Option<Vec<String>>,
+    /// DNS records the milter resolves (a private dnsmasq; unknown names are NXDOMAIN).
+    pub zone: Zone,
+    /// Generate DKIM keys for [`fixture::DOMAIN`] with the real CLI before the milter starts,
+    /// and publish them in the zone (`Some(true)`: also an Ed25519 key).
+    pub dkim: Option<bool>,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        Self { milter: MilterMode::Running, pg_admin_url: None, static_relay_domains: None }
+        Self {
+            milter: MilterMode::Running,
+            pg_admin_url: None,
+            static_relay_domains: None,
+            zone: Zone::new(),
+            dkim: None,
+        }
     }
 }
 
@@ -40,6 +75,8 @@ impl Default for StackOptions {
 pub struct Stack {
     /// The private Postfix instance.
     pub postfix: PostfixInstance,
+    /// The DNS server the milter uses.
+    pub dns: DnsServer,
     /// The milter, unless the test runs without one.
     pub milter: Option<MilterProcess>,
     /// Where Postfix delivers.
@@ -70,10 +107,17 @@ impl Stack {
         let secrets = Secrets::create_in(dir.path())?;
         let admin = Admin::new(db.url())?.with_env(secrets.env());
         fixture::seed(&admin).await?;
+        let mut zone = options.zone;
+        if let Some(ed25519) = options.dkim {
+            zone = publish_dkim_keys(&admin, &db, zone, ed25519).await?;
+        }
+        let dns = DnsServer::start(&zone).await?;
+        let dns_addr = dns.addr().to_string();
+        let env = [("SMTPY_DNS_NAMESERVERS", dns_addr.as_str())];
         let sink = CaptureSink::start().await?;
         let milter = match options.milter {
-            MilterMode::Running => Some(MilterProcess::spawn(db.url(), dir.path()).await?),
-            MilterMode::RunningUnix => Some(MilterProcess::spawn_unix(db.url(), dir.path()).await?),
+            MilterMode::Running => Some(MilterProcess::spawn_with(db.url(), dir.path(), false, &env).await?),
+            MilterMode::RunningUnix => Some(MilterProcess::spawn_with(db.url(), dir.path(), true, &env).await?),
             MilterMode::Down => None,
         };
         let socket = match &milter {
@@ -85,7 +129,7 @@ impl Stack {
             None => RelayDomains::Pgsql(db.url().to_owned()),
         };
         let postfix = PostfixInstance::start(&dir.path().join("postfix"), sink.port(), Some(&socket), &relay).await?;
-        Ok(Self { postfix, milter, sink, admin, db, secrets, dir })
+        Ok(Self { postfix, dns, milter, sink, admin, db, secrets, dir })
     }
 
     /// Sends one message to Postfix over SMTP.

@@ -128,7 +128,8 @@ impl Inbound<'_> {
     pub fn header_value(&self, verifier: &Verifier, client_ip: IpAddr, helo: &str, mail_from: &str) -> String {
         let results = self.results(verifier, client_ip, helo, mail_from);
         let header = results.to_header();
-        unfold(header.trim_start_matches("Authentication-Results:").trim())
+        let value = unfold(header.trim_start_matches("Authentication-Results:").trim());
+        if self.dmarc_failed() { value.replace("dmarc=none", "dmarc=fail") } else { value }
     }
 
     /// The results as mail-auth builds them (also what an ARC seal records).
@@ -157,12 +158,13 @@ impl Inbound<'_> {
         self.dmarc_failed() && self.dmarc.policy() == Policy::Quarantine
     }
 
+    /// RFC 7489 §6.6.2: the domain publishes a record and neither an aligned SPF pass nor an
+    /// aligned DKIM pass exists. (mail-auth leaves both results at `none` when nothing passed
+    /// at all, so "fail" is decided here, not read from it.)
     fn dmarc_failed(&self) -> bool {
-        let failed = |r: &DmarcResult| matches!(r, DmarcResult::Fail(_));
         self.dmarc.dmarc_record().is_some()
             && *self.dmarc.spf_result() != DmarcResult::Pass
             && *self.dmarc.dkim_result() != DmarcResult::Pass
-            && (failed(self.dmarc.spf_result()) || failed(self.dmarc.dkim_result()))
     }
 
     /// One word per mechanism, for the message log.

@@ -1,0 +1,117 @@
+//! Done means (P2): a forward carries a DKIM signature of the alias domain and an ARC set,
+//! both verified by a second implementation (dkimpy) against the test DNS server; a message
+//! failing DMARC for a `p=reject` domain is refused, one that passes gets an accurate
+//! `Authentication-Results`; a forged `Authentication-Results` with our id is removed.
+
+use smtpy_e2e::{
+    Stack, StackOptions,
+    dkim_key::DkimKey,
+    dns::Zone,
+    fixture::{self, DOMAIN, MAILBOX_1, SENDER},
+    verify::{sign_with_dkimpy, verify_with_dkimpy},
+    wait::DELIVERY_TIMEOUT,
+};
+
+const SENDER_DOMAIN: &str = "remote.test";
+
+/// This host's name: the milter's default authserv-id.
+fn authserv_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned()
+}
+
+/// The header fields of `message` named `name` (unfolded values).
+fn header_values(message: &[u8], name: &str) -> Vec<String> {
+    let text = String::from_utf8_lossy(message);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n\t", " ").replace("\r\n ", " ");
+    head.split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_owned())
+        .collect()
+}
+
+/// A sender domain that publishes SPF for 127.0.0.1, a DKIM key and `p=reject`.
+fn sender_zone(key: &DkimKey) -> Zone {
+    Zone::new().spf(SENDER_DOMAIN, "v=spf1 ip4:127.0.0.1 -all").dmarc(SENDER_DOMAIN, "v=DMARC1; p=reject").dkim(
+        "mail",
+        SENDER_DOMAIN,
+        &key.dns_record(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_message_dkim_and_arc_verify_with_dkimpy() {
+    let sender_key = DkimKey::generate_rsa_2048().unwrap();
+    let options = StackOptions { zone: sender_zone(&sender_key), dkim: Some(false), ..StackOptions::default() };
+    let stack = Stack::start_with("signing", options).await.unwrap();
+    let alias = format!("signed@{DOMAIN}");
+    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    let message =
+        sign_with_dkimpy(&fixture::message(&alias, "signed forward"), "mail", SENDER_DOMAIN, &sender_key).unwrap();
+
+    let tx = stack.send(SENDER, &[&alias], &message).await.unwrap();
+    assert!(tx.accepted(), "{tx:?}\n{}", stack.logs());
+    let delivered = stack.sink.wait_for(1, DELIVERY_TIMEOUT).await.unwrap();
+    let data = &delivered[0].data;
+
+    let report = verify_with_dkimpy(data, stack.dns.addr()).unwrap();
+    assert!(
+        report.dkim_pass_for(DOMAIN),
+        "our DKIM signature does not verify: {report:#?}\n{}",
+        String::from_utf8_lossy(data)
+    );
+    assert!(report.dkim_pass_for(SENDER_DOMAIN), "the sender's signature broke in transit: {report:#?}");
+    assert!(report.arc_pass(), "ARC does not verify: {report:#?}\n{}", String::from_utf8_lossy(data));
+
+    let results = header_values(data, "Authentication-Results");
+    let ours: Vec<&String> = results.iter().filter(|v| v.starts_with(&authserv_id())).collect();
+    assert_eq!(ours.len(), 1, "{results:#?}");
+    for expected in ["dkim=pass", "header.i=@remote.test", "spf=pass", "smtp.mailfrom=sender@remote.test", "dmarc=pass"]
+    {
+        assert!(ours[0].contains(expected), "missing {expected:?} in {}", ours[0]);
+    }
+    assert_eq!(header_values(data, "ARC-Seal").len(), 1);
+    assert!(header_values(data, "ARC-Seal")[0].contains("cv=none"));
+    assert!(header_values(data, "ARC-Authentication-Results")[0].contains("dmarc=pass"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dmarc_reject_failure_refused_550_5_7_1() {
+    // SPF names another host and nothing is signed: DMARC fails, and the domain says reject.
+    let zone = Zone::new().spf(SENDER_DOMAIN, "v=spf1 ip4:192.0.2.1 -all").dmarc(SENDER_DOMAIN, "v=DMARC1; p=reject");
+    let stack = Stack::start_with("dmarc-reject", StackOptions { zone, dkim: Some(false), ..StackOptions::default() })
+        .await
+        .unwrap();
+    let alias = format!("strict@{DOMAIN}");
+    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+
+    let tx = stack.send(SENDER, &[&alias], &fixture::message(&alias, "spoofed")).await.unwrap();
+    let end = tx.end_of_data.clone().unwrap();
+    assert!(end.starts_with("550 5.7.1"), "end of data: {end}\n{}", stack.logs());
+    assert!(end.text().contains("DMARC"), "{end}");
+    stack.postfix.wait_queue_empty(DELIVERY_TIMEOUT).await.unwrap();
+    assert!(stack.sink.delivered().is_empty(), "a refused message was delivered");
+    let rows = stack.db.wait_for_messages(1, DELIVERY_TIMEOUT).await.unwrap();
+    assert_eq!(rows[0].status, "rejected", "{rows:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_authentication_results_with_our_id_removed() {
+    let stack = Stack::start_with("forged-ar", StackOptions::default()).await.unwrap();
+    let alias = format!("forged@{DOMAIN}");
+    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    let forged = format!("Authentication-Results: {}; dkim=pass header.d=bank.test\r\n", authserv_id());
+    let foreign = "Authentication-Results: mx.elsewhere.test; spf=fail\r\n";
+    let mut message = format!("{forged}{foreign}").into_bytes();
+    message.extend_from_slice(&fixture::message(&alias, "forged results"));
+
+    assert!(stack.send(SENDER, &[&alias], &message).await.unwrap().accepted(), "{}", stack.logs());
+    let data = stack.sink.wait_for(1, DELIVERY_TIMEOUT).await.unwrap()[0].data.clone();
+    let results = header_values(&data, "Authentication-Results");
+    assert!(!results.iter().any(|v| v.contains("bank.test")), "forged header kept: {results:#?}");
+    assert!(
+        results.iter().any(|v| v.starts_with("mx.elsewhere.test")),
+        "another host's header must stay: {results:#?}"
+    );
+    assert_eq!(results.iter().filter(|v| v.starts_with(&authserv_id())).count(), 1, "{results:#?}");
+}
