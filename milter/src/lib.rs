@@ -8,6 +8,7 @@ mod listener;
 mod message;
 pub mod metrics;
 mod reply;
+mod returns;
 mod session;
 mod sign;
 
@@ -37,6 +38,10 @@ pub struct App {
     dmarc_reject: bool,
     /// DKIM/ARC signers per domain.
     keys: sign::KeyStore,
+    /// Makes and checks our bounce addresses.
+    bounces: smtpy_shared::bounce::BounceSigner,
+    /// SRS for transparent-mode forwards.
+    srs: smtpy_shared::srs::Srs,
     max_connections: usize,
 }
 
@@ -57,8 +62,12 @@ impl App {
         let verifier = auth::Verifier::new(&config.dns.nameservers, authserv_id).map_err(SetupError::Dns)?;
         let seal = smtpy_shared::sealed::SealKey::load(std::path::Path::new(&config.secrets.key_file))
             .map_err(|e| SetupError::Secrets(format!("secrets.key_file: {e}")))?;
+        let secrets = smtpy_shared::hmac_secrets::SecretSet::load(std::path::Path::new(&config.srs.secret_file))
+            .map_err(|e| SetupError::Secrets(format!("srs.secret_file: {e}")))?;
         Ok(Arc::new(Self {
             keys: sign::KeyStore::new(seal),
+            bounces: smtpy_shared::bounce::BounceSigner::new(&secrets),
+            srs: smtpy_shared::srs::Srs::new(secrets),
             verifier,
             dmarc_reject: config.milter.dmarc_reject,
             db,

@@ -19,6 +19,8 @@ use tokio::{
 pub struct Counters {
     /// RCPTs continued for forwarding.
     pub rcpt_forward: AtomicU64,
+    /// RCPTs to our bounce or SRS addresses.
+    pub rcpt_return: AtomicU64,
     /// RCPTs at domains we do not host.
     pub rcpt_not_hosted: AtomicU64,
     /// RCPTs rejected (unknown, disabled, no mailbox, bad syntax).
@@ -27,6 +29,8 @@ pub struct Counters {
     pub rcpt_tempfail: AtomicU64,
     /// Messages forwarded.
     pub messages_forwarded: AtomicU64,
+    /// Bounces recorded or returned.
+    pub messages_returned: AtomicU64,
     /// Messages refused at end of message (DMARC reject).
     pub messages_rejected: AtomicU64,
     /// Messages answered 451 at end of message.
@@ -54,6 +58,7 @@ pub fn render(app: &App) -> String {
     );
     for (result, v) in [
         ("forward", get(&c.rcpt_forward)),
+        ("return_path", get(&c.rcpt_return)),
         ("not_hosted", get(&c.rcpt_not_hosted)),
         ("rejected", get(&c.rcpt_rejected)),
         ("tempfail", get(&c.rcpt_tempfail)),
@@ -67,6 +72,7 @@ pub fn render(app: &App) -> String {
     for (result, v) in [
         ("forwarded", get(&c.messages_forwarded)),
         ("rejected", get(&c.messages_rejected)),
+        ("returned", get(&c.messages_returned)),
         ("tempfail", get(&c.messages_tempfail)),
     ] {
         let _ = writeln!(out, "smtpy_milter_messages_total{{result=\"{result}\"}} {v}");

@@ -15,6 +15,10 @@ pub enum Verdict {
     NoMailbox,
     /// The address cannot be parsed.
     BadAddress,
+    /// A bounce or SRS address of ours that does not verify (forged, tampered, expired).
+    InvalidReturnPath,
+    /// Recorded and not to be relayed: accept and drop.
+    Discard,
     /// The message fails DMARC and its From domain publishes `p=reject`.
     DmarcReject,
     /// Database unreachable or slow: ask the sender to retry.
@@ -45,6 +49,10 @@ impl Verdict {
                 ("550", "5.1.1", "Recipient address rejected: this alias has no verified mailbox", Status::Reject)
             }
             Self::BadAddress => ("550", "5.1.3", "Recipient address rejected: bad address syntax", Status::Reject),
+            Self::InvalidReturnPath => {
+                ("550", "5.1.1", "Recipient address rejected: invalid or expired return address", Status::Reject)
+            }
+            Self::Discard => return Some(("250", "2.0.0", "", Status::Discard)),
             Self::DmarcReject => {
                 ("550", "5.7.1", "Message rejected: it fails DMARC and its domain's policy is reject", Status::Reject)
             }
@@ -59,9 +67,12 @@ impl Verdict {
 
     /// Sets the reply text on `reply` and returns the status to hand indymilter.
     pub fn apply(self, reply: &mut SmtpReply) -> Status {
-        let Some((code, xcode, text, _)) = self.reply() else {
+        let Some((code, xcode, text, status)) = self.reply() else {
             return Status::Continue;
         };
+        if status == Status::Discard {
+            return status;
+        }
         if let Err(e) = reply.set_error_reply(code, Some(xcode), [text]) {
             // Only a programming error (bad code or text) gets here; Postfix then uses its own
             // text for the same status.
@@ -85,6 +96,8 @@ mod tests {
             (Verdict::NoMailbox, Status::Reject),
             (Verdict::BadAddress, Status::Reject),
             (Verdict::DmarcReject, Status::Reject),
+            (Verdict::InvalidReturnPath, Status::Reject),
+            (Verdict::Discard, Status::Discard),
             (Verdict::LookupTempfail, Status::Tempfail),
             (Verdict::InternalTempfail, Status::Tempfail),
         ];

@@ -1,6 +1,14 @@
 //! One milter connection's state and the work of each protocol step.
 
-use crate::{App, auth::AuthSummary, message::Received, metrics::Counters, reply::Verdict, sign::SignError};
+use crate::{
+    App,
+    auth::AuthSummary,
+    message::Received,
+    metrics::Counters,
+    reply::Verdict,
+    returns::{self, Classified, ReturnPath},
+    sign::SignError,
+};
 use indymilter::{Actions, ContextActions, EomActions, MacroStage, Macros, NegotiateContext, ProtoOpts, Status};
 use mail_auth::AuthenticatedMessage;
 use smtpy_shared::{
@@ -16,9 +24,13 @@ use std::{
 };
 
 /// The actions we cannot work without: swapping an alias for its mailboxes, adding
-/// `Authentication-Results` and removing forged ones.
-const REQUIRED_ACTIONS: Actions =
-    Actions::ADD_RCPT.union(Actions::DELETE_RCPT).union(Actions::ADD_HEADER).union(Actions::CHANGE_HEADER);
+/// `Authentication-Results` and signatures, removing forged results, and setting the
+/// envelope sender to our bounce or SRS address.
+const REQUIRED_ACTIONS: Actions = Actions::ADD_RCPT
+    .union(Actions::DELETE_RCPT)
+    .union(Actions::ADD_HEADER)
+    .union(Actions::CHANGE_HEADER)
+    .union(Actions::CHANGE_SENDER);
 
 /// Steps whose reply we never need: asking Postfix not to wait for one saves a round trip.
 const NOREPLY_WANTED: [ProtoOpts; 6] = [
@@ -43,6 +55,10 @@ pub struct Session {
     sender: String,
     /// Recipients we continued for forwarding.
     recipients: Vec<Accepted>,
+    /// Return paths of ours among the recipients (bounces coming back).
+    returns: Vec<(CString, ReturnPath)>,
+    /// Recipients at domains we do not host (left alone).
+    foreign: usize,
     /// The message itself.
     message: Received,
 }
@@ -82,6 +98,8 @@ impl Session {
     /// The message was aborted (or finished); forget it.
     pub fn abort_message(&mut self) {
         self.recipients.clear();
+        self.returns.clear();
+        self.foreign = 0;
         self.message.clear();
     }
 
@@ -141,6 +159,25 @@ pub async fn rcpt(app: &App, session: &mut Session, args: &[CString]) -> Verdict
             return Verdict::BadAddress;
         }
     };
+    // Return paths first (DESIGN §2, step 1): their MAC proves they are ours without a query.
+    match returns::classify(&app.bounces, &app.srs, &address, returns::today()) {
+        Classified::Valid(path) => {
+            Counters::bump(&counters.rcpt_return);
+            if !session.returns.iter().any(|(g, _)| g == given) {
+                session.returns.push((given.clone(), path));
+            }
+            return Verdict::Continue;
+        }
+        Classified::Invalid(why) => {
+            // Refused only at domains we host: elsewhere an SRS-looking address is not ours.
+            if !matches!(app.cache.resolve(&app.db, &address).await, Ok(Resolution::NotHosted)) {
+                tracing::info!(recipient = %address, "refusing return path: {why}");
+                Counters::bump(&counters.rcpt_rejected);
+                return Verdict::InvalidReturnPath;
+            }
+        }
+        Classified::No => {}
+    }
     let resolution = match app.cache.resolve(&app.db, &address).await {
         Ok(r) => r,
         Err(e) => {
@@ -152,6 +189,7 @@ pub async fn rcpt(app: &App, session: &mut Session, args: &[CString]) -> Verdict
     let verdict = match resolution {
         Resolution::NotHosted => {
             Counters::bump(&counters.rcpt_not_hosted);
+            session.foreign += 1;
             return Verdict::Continue;
         }
         Resolution::Unknown => Verdict::UnknownRecipient,
@@ -168,6 +206,33 @@ pub async fn rcpt(app: &App, session: &mut Session, args: &[CString]) -> Verdict
     tracing::info!(recipient = %address, ?verdict, "recipient rejected");
     Counters::bump(&counters.rcpt_rejected);
     verdict
+}
+
+/// Bounces coming back: records DSNs to bounce addresses, sends SRS bounces back to the
+/// original sender; either way the return path itself is removed from the recipients.
+async fn handle_returns(app: &App, session: &Session, actions: &EomActions, qid: &str) -> Result<(), Verdict> {
+    let tempfail = |e: &dyn std::fmt::Display| {
+        tracing::warn!(queue_id = qid, "answering 451: {e}");
+        Counters::bump(&app.counters.messages_tempfail);
+        Verdict::InternalTempfail
+    };
+    let raw = session.message.raw();
+    for (given, path) in &session.returns {
+        match path {
+            ReturnPath::Bounce(row) => match returns::record_bounce(&app.db, *row, &raw).await {
+                Ok(true) => tracing::info!(queue_id = qid, message = %row, "bounce recorded"),
+                Ok(false) => tracing::warn!(queue_id = qid, message = %row, "bounce for a message no longer logged"),
+                Err(e) => return Err(tempfail(&e)),
+            },
+            ReturnPath::Srs(original) => {
+                actions.add_recipient(format!("<{original}>")).await.map_err(|e| tempfail(&e))?;
+                tracing::info!(queue_id = qid, "SRS bounce returned to {original}");
+            }
+        }
+        actions.delete_recipient(given.clone()).await.map_err(|e| tempfail(&e))?;
+    }
+    Counters::bump(&app.counters.messages_returned);
+    Ok(())
 }
 
 /// What end of message decided, in the form the rewrite needs.
@@ -236,11 +301,22 @@ async fn check_and_sign(app: &App, session: &Session, raw: &[u8], sign_domain: &
 
 /// End of message: check, sign, record, then swap each alias for its mailboxes.
 pub async fn eom(app: &App, session: &mut Session, actions: &EomActions, macros: &Macros) -> Verdict {
+    let queue_id = macros.get(c"i").map(|q| q.to_string_lossy().into_owned());
+    let qid = queue_id.as_deref().unwrap_or("-");
+    if !session.returns.is_empty() {
+        if let Err(verdict) = handle_returns(app, session, actions, qid).await {
+            return verdict;
+        }
+        if session.recipients.is_empty() {
+            let only_bounces = session.returns.iter().all(|(_, p)| matches!(p, ReturnPath::Bounce(_)));
+            session.abort_message();
+            // Recorded and never relayed: with nobody else to deliver to, the copy is dropped.
+            return if only_bounces && session.foreign == 0 { Verdict::Discard } else { Verdict::Continue };
+        }
+    }
     let Some(first) = session.recipients.first() else {
         return Verdict::Continue;
     };
-    let queue_id = macros.get(c"i").map(|q| q.to_string_lossy().into_owned());
-    let qid = queue_id.as_deref().unwrap_or("-");
     let sign_domain = first.address.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
     let raw = session.message.raw();
     let outcome = match check_and_sign(app, session, &raw, &sign_domain).await {
@@ -252,13 +328,15 @@ pub async fn eom(app: &App, session: &mut Session, actions: &EomActions, macros:
         }
     };
     let status = if outcome.dmarc_reject.is_some() { "rejected" } else { "forwarded" };
+    let first_row = uuid::Uuid::new_v4();
     let subject = session.message.header("Subject").map(|s| s.chars().take(998).collect());
     let word = |w: &str| Some(w.to_owned()).filter(|w| !w.is_empty());
     let rows = session
         .recipients
         .iter()
-        .map(|r| NewMessage {
-            id: uuid::Uuid::new_v4(),
+        .enumerate()
+        .map(|(i, r)| NewMessage {
+            id: if i == 0 { first_row } else { uuid::Uuid::new_v4() },
             owner_id: r.route.owner_id,
             alias_id: Some(r.route.alias_id),
             recipient: r.address.clone(),
@@ -289,7 +367,8 @@ pub async fn eom(app: &App, session: &mut Session, actions: &EomActions, macros:
         Counters::bump(&app.counters.messages_rejected);
         return Verdict::DmarcReject;
     }
-    if let Err(e) = rewrite(app, session, actions, &outcome.top).await {
+    let sender = returns::forward_sender(app, &first.route.mode, &session.sender, first_row, &sign_domain);
+    if let Err(e) = rewrite(app, session, actions, &outcome.top, sender.as_deref()).await {
         tracing::warn!(queue_id = qid, "cannot rewrite the message, answering 451: {e}");
         Counters::bump(&app.counters.messages_tempfail);
         return Verdict::InternalTempfail;
@@ -305,7 +384,11 @@ async fn rewrite(
     session: &Session,
     actions: &EomActions,
     top: &[(String, String)],
+    sender: Option<&str>,
 ) -> Result<(), indymilter::ActionError> {
+    if let Some(sender) = sender {
+        actions.change_sender(format!("<{sender}>"), None::<CString>).await?;
+    }
     let ours = app.verifier.authserv_id();
     // Deleting from the last index keeps the earlier indices valid.
     for index in session.message.indices_where("Authentication-Results", |v| claims_our_id(v, ours)).into_iter().rev() {

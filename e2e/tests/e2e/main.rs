@@ -3,6 +3,7 @@
 //! `cargo nextest run -p smtpy-e2e`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bounces;
 mod catch_all;
 mod disabled_alias;
 mod dkim_cli;

@@ -19,8 +19,15 @@ const OLD: &str = "Tq2c1lX/old-secret";
 const READY_WITHIN: Duration = Duration::from_secs(10);
 
 /// postsrsd in the foreground on two free loopback ports; killed on drop.
+///
+/// postsrsd forks a child per connection and reaps it lazily, so killing it leaves zombies
+/// to PID 1, which on these machines never reaps them. Where we may (root), postsrsd runs as
+/// init of its own PID namespace (`unshare --pid --fork`): when it dies the kernel reaps its
+/// children, and `unshare` reaps postsrsd.
 struct Postsrsd {
+    /// `unshare` when `isolated`, else postsrsd itself.
     child: Child,
+    isolated: bool,
     forward: SocketAddr,
     reverse: SocketAddr,
     dir: PathBuf,
@@ -35,19 +42,31 @@ impl Postsrsd {
         std::fs::write(&secret_file, secrets).unwrap();
         // A port picked by binding :0 can be taken again before postsrsd binds it; try anew.
         let mut last_error = String::new();
-        for _ in 0..3 {
-            match Self::try_start(&dir, &secret_file) {
-                Ok((child, forward, reverse)) => return Self { child, forward, reverse, dir },
+        let mut isolated = true;
+        for _ in 0..4 {
+            match Self::try_start(&dir, &secret_file, isolated) {
+                Ok((child, forward, reverse)) => {
+                    return Self { child, isolated, forward, reverse, dir };
+                }
+                // Not allowed a PID namespace (not root): run postsrsd directly.
+                Err(error) if isolated && error.contains("unshare") => isolated = false,
                 Err(error) => last_error = error,
             }
         }
         panic!("postsrsd did not start: {last_error}");
     }
 
-    fn try_start(dir: &Path, secret_file: &Path) -> Result<(Child, SocketAddr, SocketAddr), String> {
+    fn try_start(dir: &Path, secret_file: &Path, isolated: bool) -> Result<(Child, SocketAddr, SocketAddr), String> {
         let (forward, reverse) = (free_port(), free_port());
         let log = std::fs::File::create(dir.join("stderr")).unwrap();
-        let mut child = Command::new(postsrsd_binary())
+        let mut command = if isolated {
+            let mut unshare = Command::new("unshare");
+            unshare.args(["--pid", "--fork", "--kill-child", postsrsd_binary()]);
+            unshare
+        } else {
+            Command::new(postsrsd_binary())
+        };
+        let mut child = command
             .arg("-s")
             .arg(secret_file)
             .args(["-d", SRS_DOMAIN, "-l", "127.0.0.1", "-4"])
@@ -56,7 +75,7 @@ impl Postsrsd {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .map_err(|e| format!("cannot run postsrsd ({e}); install it: apt-get install postsrsd"))?;
+            .map_err(|e| format!("cannot run {command:?} ({e}); postsrsd comes from `apt-get install postsrsd`, unshare from util-linux"))?;
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -67,8 +86,7 @@ impl Postsrsd {
                 return Ok((child, forward, reverse));
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+                stop(&mut child, isolated);
                 return Err(format!("no answer on {forward} and {reverse} within {READY_WITHIN:?}"));
             }
             // Polling interval, not synchronisation: readiness is the successful connect.
@@ -89,11 +107,25 @@ impl Postsrsd {
 
 impl Drop for Postsrsd {
     fn drop(&mut self) {
-        // The children postsrsd forks per connection end when we close ours (EOF).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child, self.isolated);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Kills postsrsd. When isolated, `child` is `unshare`: kill postsrsd inside (its only child),
+/// which tears down the namespace, and let `unshare` reap it and exit.
+fn stop(child: &mut Child, isolated: bool) {
+    let pid = child.id();
+    let inner = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let inner: Vec<&str> = inner.split_whitespace().collect();
+    if isolated && !inner.is_empty() {
+        for pid in inner {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    } else {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
 }
 
 fn postsrsd_binary() -> &'static str {
