@@ -148,6 +148,21 @@ impl Inbound<'_> {
             .with_arc_result(&self.arc, client_ip)
     }
 
+    /// Whether `domain` vouches for the message (P2, replies): DMARC passes for it, or, when it
+    /// publishes no DMARC record, DKIM passes with `d=domain` or SPF passes for it.
+    pub fn authenticates(&self, domain: &str) -> bool {
+        let domain = domain.to_ascii_lowercase();
+        let dmarc_for_domain = self.dmarc.domain().eq_ignore_ascii_case(&domain);
+        if dmarc_for_domain && self.dmarc.dmarc_record().is_some() {
+            return *self.dmarc.spf_result() == DmarcResult::Pass || *self.dmarc.dkim_result() == DmarcResult::Pass;
+        }
+        let dkim = self.dkim.iter().any(|d| {
+            *d.result() == DkimResult::Pass && d.signature().is_some_and(|s| s.d.eq_ignore_ascii_case(&domain))
+        });
+        let spf = self.spf.result() == SpfResult::Pass && self.spf.domain().eq_ignore_ascii_case(&domain);
+        dkim || spf
+    }
+
     /// Whether DMARC failed for a domain whose policy says `p=reject`.
     pub fn dmarc_rejects(&self) -> bool {
         self.dmarc_failed() && self.dmarc.policy() == Policy::Reject

@@ -73,7 +73,7 @@ pub fn build(app: Arc<App>, unix: bool) -> Callbacks<Session> {
             let app = eom_app.clone();
             Box::pin(async move {
                 let s = cx.data.get_or_insert_with(Session::default);
-                let verdict = guarded(&app, session::eom(&app, s, &cx.actions, &cx.macros)).await;
+                let verdict = guarded(&app, crate::eom::eom(&app, s, &cx.actions, &cx.macros)).await;
                 verdict.apply(&mut cx.reply)
             })
         })

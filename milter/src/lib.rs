@@ -4,9 +4,11 @@
 mod auth;
 mod callbacks;
 mod dns_cache;
+mod eom;
 mod listener;
 mod message;
 pub mod metrics;
+mod privacy;
 mod reply;
 mod returns;
 mod session;
@@ -42,6 +44,8 @@ pub struct App {
     bounces: smtpy_shared::bounce::BounceSigner,
     /// SRS for transparent-mode forwards.
     srs: smtpy_shared::srs::Srs,
+    /// Contacts (reverse aliases) by alias and sender.
+    contacts: privacy::ContactCache,
     max_connections: usize,
 }
 
@@ -68,6 +72,7 @@ impl App {
             keys: sign::KeyStore::new(seal),
             bounces: smtpy_shared::bounce::BounceSigner::new(&secrets),
             srs: smtpy_shared::srs::Srs::new(secrets),
+            contacts: privacy::ContactCache::default(),
             verifier,
             dmarc_reject: config.milter.dmarc_reject,
             db,

@@ -2,6 +2,17 @@
 
 use std::ffi::CStr;
 
+/// What happens to one received header field in the message as it leaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Edit {
+    /// Unchanged.
+    Keep,
+    /// Removed.
+    Drop,
+    /// Value replaced (without the leading space).
+    Replace(String),
+}
+
 /// Header fields and body as received.
 #[derive(Debug, Default)]
 pub struct Received {
@@ -29,19 +40,28 @@ impl Received {
     /// The message in wire form (CRLF line ends): what the sender transmitted, less the
     /// `Received:` header Postfix adds and does not show milters.
     pub fn raw(&self) -> Vec<u8> {
-        self.rebuilt(&[], |_, _| false)
+        self.rebuilt(&[], |_, _, _| Edit::Keep)
     }
 
     /// The message as it will leave: `top` fields (name, value) first, then the received
-    /// fields except those `drop` rejects, then the body.
-    pub fn rebuilt(&self, top: &[(String, String)], drop: impl Fn(&str, &str) -> bool) -> Vec<u8> {
+    /// fields as `edit` says (given the name, its 1-based position among fields of that name,
+    /// and the value), then the body.
+    pub fn rebuilt(&self, top: &[(String, String)], edit: impl Fn(&str, i32, &str) -> Edit) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.body.len() + 64 * (self.headers.len() + top.len()) + 2);
         for (name, value) in top {
             out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
         }
+        let mut seen: std::collections::HashMap<String, i32> = std::collections::HashMap::new();
         for (name, value) in &self.headers {
-            if drop(name, &String::from_utf8_lossy(value)) {
-                continue;
+            let nth = seen.entry(name.to_ascii_lowercase()).or_insert(0);
+            *nth += 1;
+            match edit(name, *nth, &String::from_utf8_lossy(value)) {
+                Edit::Keep => {}
+                Edit::Drop => continue,
+                Edit::Replace(new) => {
+                    out.extend_from_slice(format!("{name}: {new}\r\n").as_bytes());
+                    continue;
+                }
             }
             out.extend_from_slice(name.as_bytes());
             out.push(b':');
@@ -118,8 +138,12 @@ mod tests {
         m.push_header(&c("Subject"), &c(" x"));
         m.body.extend_from_slice(b"b\r\n");
         let top = [("Authentication-Results".to_owned(), "mx; dkim=none".to_owned())];
-        let out = m.rebuilt(&top, |name, _| name == "Authentication-Results");
-        assert_eq!(out, b"Authentication-Results: mx; dkim=none\r\nSubject: x\r\n\r\nb\r\n".to_vec());
+        let out = m.rebuilt(&top, |name, nth, _| match name {
+            "Authentication-Results" if nth == 1 => Edit::Drop,
+            "Subject" => Edit::Replace("y".to_owned()),
+            _ => Edit::Keep,
+        });
+        assert_eq!(out, b"Authentication-Results: mx; dkim=none\r\nSubject: y\r\n\r\nb\r\n".to_vec());
     }
 
     #[test]

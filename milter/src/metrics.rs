@@ -19,6 +19,8 @@ use tokio::{
 pub struct Counters {
     /// RCPTs continued for forwarding.
     pub rcpt_forward: AtomicU64,
+    /// RCPTs to reverse aliases accepted (owner replies).
+    pub rcpt_reply: AtomicU64,
     /// RCPTs to our bounce or SRS addresses.
     pub rcpt_return: AtomicU64,
     /// RCPTs at domains we do not host.
@@ -29,6 +31,8 @@ pub struct Counters {
     pub rcpt_tempfail: AtomicU64,
     /// Messages forwarded.
     pub messages_forwarded: AtomicU64,
+    /// Owner replies sent out from an alias.
+    pub messages_replied: AtomicU64,
     /// Bounces recorded or returned.
     pub messages_returned: AtomicU64,
     /// Messages refused at end of message (DMARC reject).
@@ -59,6 +63,7 @@ pub fn render(app: &App) -> String {
     for (result, v) in [
         ("forward", get(&c.rcpt_forward)),
         ("return_path", get(&c.rcpt_return)),
+        ("reply", get(&c.rcpt_reply)),
         ("not_hosted", get(&c.rcpt_not_hosted)),
         ("rejected", get(&c.rcpt_rejected)),
         ("tempfail", get(&c.rcpt_tempfail)),
@@ -73,6 +78,7 @@ pub fn render(app: &App) -> String {
         ("forwarded", get(&c.messages_forwarded)),
         ("rejected", get(&c.messages_rejected)),
         ("returned", get(&c.messages_returned)),
+        ("replied", get(&c.messages_replied)),
         ("tempfail", get(&c.messages_tempfail)),
     ] {
         let _ = writeln!(out, "smtpy_milter_messages_total{{result=\"{result}\"}} {v}");

@@ -19,6 +19,14 @@ pub enum Verdict {
     InvalidReturnPath,
     /// Recorded and not to be relayed: accept and drop.
     Discard,
+    /// Someone other than the alias owner writes to a reverse alias.
+    NotOwner,
+    /// The owner's reply is not authenticated by the mailbox's domain.
+    ReplyNotAuthenticated,
+    /// A reply through a reverse alias mixed with other recipients.
+    MixedReply,
+    /// The owner blocked this contact (action: reject).
+    BlockedContact,
     /// The message fails DMARC and its From domain publishes `p=reject`.
     DmarcReject,
     /// Database unreachable or slow: ask the sender to retry.
@@ -51,6 +59,27 @@ impl Verdict {
             Self::BadAddress => ("550", "5.1.3", "Recipient address rejected: bad address syntax", Status::Reject),
             Self::InvalidReturnPath => {
                 ("550", "5.1.1", "Recipient address rejected: invalid or expired return address", Status::Reject)
+            }
+            Self::NotOwner => (
+                "550",
+                "5.7.1",
+                "Recipient address rejected: only the alias owner may send through this address",
+                Status::Reject,
+            ),
+            Self::ReplyNotAuthenticated => (
+                "550",
+                "5.7.1",
+                "Message rejected: your domain did not authenticate it (DMARC, DKIM or SPF)",
+                Status::Reject,
+            ),
+            Self::MixedReply => (
+                "550",
+                "5.7.1",
+                "Message rejected: send a reply through an alias without other recipients",
+                Status::Reject,
+            ),
+            Self::BlockedContact => {
+                ("550", "5.7.1", "Message rejected: the recipient does not accept mail from you", Status::Reject)
             }
             Self::Discard => return Some(("250", "2.0.0", "", Status::Discard)),
             Self::DmarcReject => {
@@ -98,6 +127,10 @@ mod tests {
             (Verdict::DmarcReject, Status::Reject),
             (Verdict::InvalidReturnPath, Status::Reject),
             (Verdict::Discard, Status::Discard),
+            (Verdict::NotOwner, Status::Reject),
+            (Verdict::ReplyNotAuthenticated, Status::Reject),
+            (Verdict::MixedReply, Status::Reject),
+            (Verdict::BlockedContact, Status::Reject),
             (Verdict::LookupTempfail, Status::Tempfail),
             (Verdict::InternalTempfail, Status::Tempfail),
         ];

@@ -16,6 +16,11 @@ pub async fn add(
 ) -> Result<(), AdminError> {
     let address = Address::parse(address)?;
     let mode: AliasMode = mode.parse().map_err(AdminError::Invalid)?;
+    let local = address.local();
+    // These local parts are our return paths and reverse aliases (DESIGN §2, steps 1-2).
+    if ["bounce+", "ra+", "srs0=", "srs1=", "srs0+", "srs1+", "srs0-", "srs1-"].iter().any(|p| local.starts_with(p)) {
+        return Err(AdminError::Invalid(format!("'{local}' starts with a prefix SMTPy reserves for return addresses")));
+    }
     let domain = Domain::by_name(conn, address.domain()).await?.ok_or_else(|| {
         AdminError::NotFound(format!(
             "domain {} is not hosted here (add it with `smtpy-admin domain add`)",

@@ -14,6 +14,7 @@ mod milter_down;
 mod milter_protocol;
 mod mixed_recipients;
 mod postgres_outage;
+mod privacy;
 mod relay_domains;
 mod signing;
 mod srs_postsrsd;

@@ -60,7 +60,9 @@ async fn forwarded_message_dkim_and_arc_verify_with_dkimpy() {
         "our DKIM signature does not verify: {report:#?}\n{}",
         String::from_utf8_lossy(data)
     );
-    assert!(report.dkim_pass_for(SENDER_DOMAIN), "the sender's signature broke in transit: {report:#?}");
+    // Privacy mode rewrites From, which the sender signed: its signature cannot survive, and
+    // the ARC set is what vouches for it downstream.
+    assert!(!report.dkim_pass_for(SENDER_DOMAIN), "From was not rewritten? {report:#?}");
     assert!(report.arc_pass(), "ARC does not verify: {report:#?}\n{}", String::from_utf8_lossy(data));
 
     let results = header_values(data, "Authentication-Results");
@@ -73,6 +75,23 @@ async fn forwarded_message_dkim_and_arc_verify_with_dkimpy() {
     assert_eq!(header_values(data, "ARC-Seal").len(), 1);
     assert!(header_values(data, "ARC-Seal")[0].contains("cv=none"));
     assert!(header_values(data, "ARC-Authentication-Results")[0].contains("dmarc=pass"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparent_forward_keeps_the_sender_signature_and_adds_ours() {
+    let sender_key = DkimKey::generate_rsa_2048().unwrap();
+    let options = StackOptions { zone: sender_zone(&sender_key), dkim: Some(false), ..StackOptions::default() };
+    let stack = Stack::start_with("signing-transparent", options).await.unwrap();
+    let alias = format!("classic@{DOMAIN}");
+    stack.admin.run(&["alias", "add", &alias, "--to", MAILBOX_1, "--mode", "transparent"]).await.unwrap();
+    let message =
+        sign_with_dkimpy(&fixture::message(&alias, "transparent"), "mail", SENDER_DOMAIN, &sender_key).unwrap();
+    assert!(stack.send(SENDER, &[&alias], &message).await.unwrap().accepted(), "{}", stack.logs());
+    let data = stack.sink.wait_for(1, DELIVERY_TIMEOUT).await.unwrap()[0].data.clone();
+    let report = verify_with_dkimpy(&data, stack.dns.addr()).unwrap();
+    assert!(report.dkim_pass_for(SENDER_DOMAIN), "the sender's signature broke in transit: {report:#?}");
+    assert!(report.dkim_pass_for(DOMAIN), "{report:#?}");
+    assert!(report.arc_pass(), "{report:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,20 +14,37 @@ const ADDED_IN_TRANSIT: [&str; 7] = [
     "X-SMTPy-",
 ];
 
-/// Asserts that `delivered` is `sent` with only transit header fields in front, and that
-/// Postfix's `Received:` is among them.
+/// Header fields privacy mode rewrites (DESIGN §2).
+const REWRITTEN: [&str; 2] = ["From: ", "Reply-To: "];
+
+/// Splits a message into its header lines (unfolded) and its body.
+fn split(message: &[u8]) -> (Vec<String>, &[u8]) {
+    let end = message.windows(4).position(|w| w == b"\r\n\r\n").map_or(message.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&message[..end]).replace("\r\n\t", " ").replace("\r\n ", " ");
+    (head.split("\r\n").filter(|l| !l.is_empty()).map(str::to_owned).collect(), &message[end..])
+}
+
+/// Asserts that `delivered` is `sent` in transit: the body byte for byte, every header field
+/// unchanged but those privacy mode rewrites, and nothing added but transit fields (with
+/// Postfix's `Received:` among them).
 pub fn assert_forwarded_copy(delivered: &[u8], sent: &[u8]) {
-    assert!(
-        delivered.ends_with(sent),
-        "delivered bytes do not end with the sent message:\n--- delivered ---\n{}\n--- sent ---\n{}",
-        String::from_utf8_lossy(delivered),
-        String::from_utf8_lossy(sent)
+    let (sent_head, sent_body) = split(sent);
+    let (head, body) = split(delivered);
+    assert_eq!(
+        String::from_utf8_lossy(body),
+        String::from_utf8_lossy(sent_body),
+        "body changed in transit:\n--- delivered ---\n{}",
+        String::from_utf8_lossy(delivered)
     );
-    let added = String::from_utf8_lossy(&delivered[..delivered.len() - sent.len()]).into_owned();
-    assert!(added.contains("Received: "), "no Received: header added in transit:\n{added}");
-    for line in added.split_terminator("\r\n") {
+    for line in &sent_head {
+        if !REWRITTEN.iter().any(|h| line.starts_with(h)) {
+            assert!(head.contains(line), "header {line:?} lost or changed in transit:\n{head:#?}");
+        }
+    }
+    assert!(head.iter().any(|l| l.starts_with("Received: ")), "no Received: header added in transit:\n{head:#?}");
+    for line in head.iter().filter(|l| !sent_head.contains(l)) {
         assert!(
-            ADDED_IN_TRANSIT.iter().any(|h| line.starts_with(h)) || line.starts_with([' ', '\t']),
+            ADDED_IN_TRANSIT.iter().chain(REWRITTEN.iter()).any(|h| line.starts_with(h)),
             "unexpected header added in transit: {line:?}"
         );
     }
@@ -40,9 +57,10 @@ pub fn recipients(delivered: &[Delivered]) -> Vec<String> {
     all
 }
 
-/// The deliveries that carry `message` (matched on its exact bytes).
+/// The deliveries that carry `message` (matched on its exact body).
 pub fn copies_of<'a>(delivered: &'a [Delivered], message: &[u8]) -> Vec<&'a Delivered> {
-    delivered.iter().filter(|d| d.data.ends_with(message)).collect()
+    let body = split(message).1;
+    delivered.iter().filter(|d| split(&d.data).1 == body).collect()
 }
 
 /// `address` without the angle brackets Postfix may keep.

@@ -46,6 +46,18 @@ impl Mailbox {
         diesel::insert_into(mailboxes::table).values(new).returning(Self::as_returning()).get_result(conn).await
     }
 
+    /// Whether `address` is a verified mailbox of `owner_id`.
+    pub async fn is_verified_of(conn: &mut AsyncPgConnection, owner_id: Uuid, address: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            mailboxes::table
+                .filter(mailboxes::owner_id.eq(owner_id))
+                .filter(mailboxes::address.eq(address))
+                .filter(mailboxes::verified.eq(true)),
+        ))
+        .get_result(conn)
+        .await
+    }
+
     /// The owner's mailboxes with these addresses.
     pub async fn by_addresses(
         conn: &mut AsyncPgConnection,

@@ -2,12 +2,14 @@
 //! connection so they compose inside a transaction.
 
 pub mod alias;
+pub mod contact;
 pub mod dkim_key;
 pub mod domain;
 pub mod mailbox;
 pub mod user;
 
 pub use alias::{Alias, AliasMode, AliasWithTargets, NewAlias};
+pub use contact::Contact;
 pub use dkim_key::{DkimKey, DomainDkimKey, NewDkimKey};
 pub use domain::{Domain, NewDomain};
 pub use mailbox::{Mailbox, NewMailbox};
