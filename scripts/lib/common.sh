@@ -10,8 +10,8 @@ SMTPY_APT_PACKAGES=(
     postgresql
     build-essential pkg-config ca-certificates curl iproute2
     # e2e: a local DNS server (dnsmasq), an independent DKIM/ARC verifier (dkimpy; authres for
-    # its ARC signing) and test keys (openssl).
-    dnsmasq-base python3-dkim python3-dnspython python3-authres openssl
+    # its ARC signing, nacl for Ed25519 signatures) and test keys (openssl).
+    dnsmasq-base python3-dkim python3-dnspython python3-authres python3-nacl openssl
     # e2e: the SRS interop test runs Debian's postsrsd against our SRS code.
     postsrsd
 )

@@ -123,3 +123,19 @@ async fn blocked_contact_rejected_550_5_7_1() {
     let end = tx.end_of_data.clone().unwrap();
     assert!(end.starts_with("550 5.7.1"), "blocked contact: {end}\n{}", stack.logs());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_reply_not_authenticated_by_mailbox_domain_rejected_550_5_7_1() {
+    // The envelope names the owner's mailbox, but its domain's SPF names another host and
+    // nothing is signed: anyone could have forged that envelope.
+    let zone = Zone::new().spf("inbox.test", "v=spf1 ip4:192.0.2.1 -all");
+    let stack = Stack::start_with("privacy-unauth", StackOptions { zone, ..StackOptions::default() }).await.unwrap();
+    let reverse = forward_and_get_reverse_alias(&stack, &format!("shop@{DOMAIN}")).await;
+    let tx =
+        Transaction::send(stack.postfix.smtp_addr(), MAILBOX_1, &[&reverse], &owner_reply(&reverse)).await.unwrap();
+    assert_eq!(tx.rcpts[0].code, 250, "RCPT passes: the sender is the owner's mailbox");
+    let end = tx.end_of_data.clone().unwrap();
+    assert!(end.starts_with("550 5.7.1"), "unauthenticated reply: {end}\n{}", stack.logs());
+    stack.postfix.wait_queue_empty(DELIVERY_TIMEOUT).await.unwrap();
+    assert_eq!(stack.sink.delivered().len(), 1, "the reply went out");
+}

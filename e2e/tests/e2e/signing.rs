@@ -95,6 +95,40 @@ async fn transparent_forward_keeps_the_sender_signature_and_adds_ours() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ed25519_second_signature_verifies_with_dkimpy() {
+    let options = StackOptions { dkim: Some(true), ..StackOptions::default() };
+    let stack = Stack::start_with("signing-ed25519", options).await.unwrap();
+    let alias = format!("both@{DOMAIN}");
+    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    assert!(stack.send(SENDER, &[&alias], &fixture::message(&alias, "two keys")).await.unwrap().accepted());
+    let data = stack.sink.wait_for(1, DELIVERY_TIMEOUT).await.unwrap()[0].data.clone();
+    let report = verify_with_dkimpy(&data, stack.dns.addr()).unwrap();
+    for algorithm in ["rsa-sha256", "ed25519-sha256"] {
+        assert!(
+            report.dkim.iter().any(|d| d.result && d.d.as_deref() == Some(DOMAIN) && d.a.as_deref() == Some(algorithm)),
+            "no passing {algorithm} signature of {DOMAIN}: {report:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dmarc_quarantine_failure_forwarded_and_marked() {
+    let zone =
+        Zone::new().spf(SENDER_DOMAIN, "v=spf1 ip4:192.0.2.1 -all").dmarc(SENDER_DOMAIN, "v=DMARC1; p=quarantine");
+    let stack = Stack::start_with("dmarc-quarantine", StackOptions { zone, ..StackOptions::default() }).await.unwrap();
+    let alias = format!("lenient@{DOMAIN}");
+    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    assert!(stack.send(SENDER, &[&alias], &fixture::message(&alias, "dubious")).await.unwrap().accepted());
+    let data = stack.sink.wait_for(1, DELIVERY_TIMEOUT).await.unwrap()[0].data.clone();
+    let mark = header_values(&data, "X-SMTPy-Quarantine");
+    assert_eq!(mark.len(), 1, "not marked:\n{}", String::from_utf8_lossy(&data));
+    assert!(mark[0].contains("remote.test"), "{mark:?}");
+    let ours: Vec<String> =
+        header_values(&data, "Authentication-Results").into_iter().filter(|v| v.starts_with(&authserv_id())).collect();
+    assert!(ours[0].contains("dmarc=fail") && ours[0].contains("spf=fail"), "{ours:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dmarc_reject_failure_refused_550_5_7_1() {
     // SPF names another host and nothing is signed: DMARC fails, and the domain says reject.
     let zone = Zone::new().spf(SENDER_DOMAIN, "v=spf1 ip4:192.0.2.1 -all").dmarc(SENDER_DOMAIN, "v=DMARC1; p=reject");
