@@ -3,7 +3,7 @@
 //! header naming the owner's mailbox; the same reply from anyone else is refused 550 5.7.1;
 //! a blocked contact's mail is refused.
 
-use crate::support::bare;
+use crate::support::{bare, header_values};
 use smtpy_e2e::{
     Stack, StackOptions, Transaction,
     dns::Zone,
@@ -14,12 +14,7 @@ use smtpy_e2e::{
 
 /// The first value of header `name` in `message`, unfolded.
 fn header(message: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(message);
-    let head = text.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n\t", " ").replace("\r\n ", " ");
-    head.split("\r\n")
-        .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim().to_owned())
+    header_values(message, name).into_iter().next()
 }
 
 /// The reverse alias in a rewritten From: `"..." <ra+...@alias.test>`.

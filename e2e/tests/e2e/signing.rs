@@ -3,6 +3,7 @@
 //! failing DMARC for a `p=reject` domain is refused, one that passes gets an accurate
 //! `Authentication-Results`; a forged `Authentication-Results` with our id is removed.
 
+use crate::support::header_values;
 use smtpy_e2e::{
     Stack, StackOptions,
     dkim_key::DkimKey,
@@ -17,17 +18,6 @@ const SENDER_DOMAIN: &str = "remote.test";
 /// This host's name: the milter's default authserv-id.
 fn authserv_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned()
-}
-
-/// The header fields of `message` named `name` (unfolded values).
-fn header_values(message: &[u8], name: &str) -> Vec<String> {
-    let text = String::from_utf8_lossy(message);
-    let head = text.split("\r\n\r\n").next().unwrap_or_default().replace("\r\n\t", " ").replace("\r\n ", " ");
-    head.split("\r\n")
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim().to_owned())
-        .collect()
 }
 
 /// A sender domain that publishes SPF for 127.0.0.1, a DKIM key and `p=reject`.

@@ -67,3 +67,14 @@ pub fn copies_of<'a>(delivered: &'a [Delivered], message: &[u8]) -> Vec<&'a Deli
 pub fn bare(address: &str) -> &str {
     address.trim_start_matches('<').trim_end_matches('>')
 }
+
+/// The values of header `name` in `message` (case-insensitive, unfolded, trimmed).
+pub fn header_values(message: &[u8], name: &str) -> Vec<String> {
+    split(message)
+        .0
+        .iter()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_owned())
+        .collect()
+}
