@@ -298,3 +298,24 @@ fn srs_tcp_table_url_coding() {
     assert_eq!(url_encode("a b%c@d"), "a%20b%25c@d");
     assert_eq!(url_decode("a%20b%25c@d"), "a b%c@d");
 }
+
+/// End to end: the envelope sender the milter gives a transparent-mode forward is reversed
+/// by Debian's postsrsd, started on the milter's own secret file, to the original sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srs_postsrsd_reverses_the_milters_envelope_sender() {
+    use smtpy_e2e::{
+        Stack,
+        fixture::{self, DOMAIN, MAILBOX_1, SENDER},
+        wait::DELIVERY_TIMEOUT,
+    };
+    let stack = Stack::start("srs-e2e").await.unwrap();
+    let alias = format!("classic@{DOMAIN}");
+    stack.admin.run(&["alias", "add", &alias, "--to", MAILBOX_1, "--mode", "transparent"]).await.unwrap();
+    assert!(stack.send(SENDER, &[&alias], &fixture::message(&alias, "srs")).await.unwrap().accepted());
+    let delivered = stack.sink.wait_for(1, DELIVERY_TIMEOUT).await.unwrap();
+    let envelope = delivered[0].mail_from.trim_start_matches('<').trim_end_matches('>').to_owned();
+    assert!(envelope.starts_with("SRS0="), "{envelope}");
+    let secrets = std::fs::read_to_string(stack.secrets.srs_secret_file()).unwrap();
+    let postsrsd = Postsrsd::start("milter-envelope", &secrets);
+    assert_eq!(postsrsd.reverse(&envelope).unwrap(), SENDER);
+}
