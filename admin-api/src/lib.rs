@@ -1,5 +1,6 @@
 //! SMTPy's administration: the command line a sysadmin uses and the HTTP API owners use.
 
+pub mod api;
 pub mod cli;
 mod commands;
 pub mod error;

@@ -1,6 +1,6 @@
-//! The HTTP server: health and readiness for now; the owner API grows here.
+//! The HTTP server: health, readiness, and the owner API under `/api/v1`.
 
-use crate::AdminError;
+use crate::{AdminError, api};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use diesel_async::RunQueryDsl;
 use smtpy_shared::{Config, Db};
@@ -9,12 +9,14 @@ use smtpy_shared::{Config, Db};
 pub async fn serve(config: Config) -> Result<(), AdminError> {
     let db = Db::from_config(&config.database)?;
     let listen = config.api.listen.clone();
+    let state = api::ApiState::new(db.clone(), &config.api);
     tracing::info!(%listen, "smtpy-admin serving");
     HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(db.clone()))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
+            .service(api::scope(state.clone()))
     })
     .bind(&listen)
     .map_err(|e| AdminError::Internal(format!("cannot listen on {listen}: {e}")))?

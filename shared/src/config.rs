@@ -138,11 +138,24 @@ impl Default for MilterConfig {
 pub struct ApiConfig {
     /// Address the HTTP API listens on.
     pub listen: String,
+    /// Mark the session cookie `Secure` (set when clients reach the API over TLS, e.g. through
+    /// a TLS-terminating proxy).
+    pub cookie_secure: bool,
+    /// Who may create an account over the API: `open` (anyone) or `closed` (only a sysadmin,
+    /// with `smtpy-admin user add`).
+    pub registration: String,
+    /// How long a login session lasts, in hours.
+    pub session_hours: u32,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".to_owned() }
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            cookie_secure: false,
+            registration: "open".to_owned(),
+            session_hours: 720,
+        }
     }
 }
 
@@ -297,6 +310,12 @@ impl Config {
         if self.api.listen.parse::<SocketAddr>().is_err() {
             problems.push(format!("api.listen: '{}' is not HOST:PORT", self.api.listen));
         }
+        if !matches!(self.api.registration.as_str(), "open" | "closed") {
+            problems.push(format!("api.registration: '{}' must be open or closed", self.api.registration));
+        }
+        if self.api.session_hours == 0 {
+            problems.push("api.session_hours: must be at least 1".to_owned());
+        }
         for (i, ns) in self.dns.nameservers.iter().enumerate() {
             if ns.parse::<SocketAddr>().is_err() {
                 problems.push(format!("dns.nameservers[{i}]: '{ns}' is not IP:PORT"));
@@ -430,6 +449,23 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.contains("SMTPY_DATABASE_URLL"), "{e}");
+    }
+
+    #[test]
+    fn api_account_settings_are_validated() {
+        let env_of = env(&[
+            ("SMTPY_API_REGISTRATION", "invite"),
+            ("SMTPY_API_SESSION_HOURS", "0"),
+            ("SMTPY_API_COOKIE_SECURE", "yes"),
+        ]);
+        let e =
+            Config::load(Some(&write("").0), env_of, Needs::default()).err().map(|e| e.to_string()).unwrap_or_default();
+        for key in ["api.registration", "api.session_hours", "SMTPY_API_COOKIE_SECURE"] {
+            assert!(e.contains(key), "{key} not reported: {e}");
+        }
+        let ok = env(&[("SMTPY_API_REGISTRATION", "closed"), ("SMTPY_API_COOKIE_SECURE", "true")]);
+        let c = Config::load(Some(&write("").0), ok, Needs::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.api.cookie_secure && c.api.registration == "closed" && c.api.session_hours == 720);
     }
 
     #[test]

@@ -26,6 +26,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_keys (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        name -> Text,
+        prefix -> Text,
+        key_hash -> Bytea,
+        scope -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        expires_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     contacts (id) {
         id -> Uuid,
         owner_id -> Uuid,
@@ -121,6 +137,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Bytea,
+        csrf_token_hash -> Bytea,
+        user_agent -> Nullable<Text>,
+        device -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -135,6 +168,7 @@ diesel::joinable!(alias_mailboxes -> aliases (alias_id));
 diesel::joinable!(alias_mailboxes -> mailboxes (mailbox_id));
 diesel::joinable!(aliases -> domains (domain_id));
 diesel::joinable!(aliases -> users (owner_id));
+diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(contacts -> aliases (alias_id));
 diesel::joinable!(contacts -> users (owner_id));
 diesel::joinable!(dkim_keys -> domains (domain_id));
@@ -145,15 +179,18 @@ diesel::joinable!(messages -> contacts (contact_id));
 diesel::joinable!(messages -> users (owner_id));
 diesel::joinable!(notifications -> messages (message_id));
 diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     alias_mailboxes,
     aliases,
+    api_keys,
     contacts,
     dkim_keys,
     domains,
     mailboxes,
     messages,
     notifications,
+    sessions,
     users,
 );

@@ -3,6 +3,10 @@
 //! `cargo nextest run -p smtpy-e2e`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_auth;
+mod api_errors;
+mod api_keys;
+mod api_support;
 mod bounces;
 mod catch_all;
 mod disabled_alias;

@@ -2,15 +2,19 @@
 //! connection so they compose inside a transaction.
 
 pub mod alias;
+pub mod api_key;
 pub mod contact;
 pub mod dkim_key;
 pub mod domain;
 pub mod mailbox;
+pub mod session;
 pub mod user;
 
 pub use alias::{Alias, AliasMode, AliasWithTargets, NewAlias};
+pub use api_key::{ApiKey, ApiKeyScope, NewApiKey};
 pub use contact::Contact;
 pub use dkim_key::{DkimKey, DomainDkimKey, NewDkimKey};
 pub use domain::{Domain, NewDomain};
 pub use mailbox::{Mailbox, NewMailbox};
+pub use session::{NewSession, Session};
 pub use user::{NewUser, User};

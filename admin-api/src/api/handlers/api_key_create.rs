@@ -1,0 +1,71 @@
+//! `POST /users/api-keys`
+
+use crate::api::{
+    ApiError, ApiState, ErrorBody,
+    auth::Writer,
+    secrets,
+    views::{ApiKeyView, Scope},
+};
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use smtpy_shared::models::{ApiKey, ApiKeyScope, NewApiKey};
+use utoipa::ToSchema;
+
+/// A key to create.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateApiKeyRequest {
+    /// A label, 1 to 100 characters.
+    pub name: String,
+    /// When the key stops working; none: until revoked.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `read` (GET only) or `full`.
+    pub scope: Scope,
+}
+
+/// The new key: the only time `key` is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    /// `smtpy_sk_...`: store it now, it cannot be shown again.
+    pub key: String,
+    /// The key's details, as in lists.
+    #[serde(flatten)]
+    pub details: ApiKeyView,
+}
+
+/// Creates an API key for the caller.
+#[utoipa::path(post, path = "/api/v1/users/api-keys", tag = "api-keys", request_body = CreateApiKeyRequest,
+    security(("session_cookie" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "Created; the key is in `key`", body = CreatedApiKey),
+        (status = 400, description = "Bad name, scope or expiry", body = ErrorBody),
+        (status = 401, description = "Not logged in", body = ErrorBody),
+        (status = 403, description = "Missing X-CSRF-Token or read-only key", body = ErrorBody),
+    ))]
+pub async fn create_api_key(
+    state: web::Data<ApiState>,
+    Writer(caller): Writer,
+    body: web::Json<CreateApiKeyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let CreateApiKeyRequest { name, expires_at, scope } = body.into_inner();
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::InvalidInput("name must have 1 to 100 characters".to_owned()));
+    }
+    if expires_at.is_some_and(|t| t <= Utc::now()) {
+        return Err(ApiError::InvalidInput("expires_at must be in the future".to_owned()));
+    }
+    let new_key = secrets::new_api_key()?;
+    let new = NewApiKey {
+        user_id: caller.user.id,
+        name,
+        prefix: &new_key.prefix,
+        key_hash: &new_key.hash,
+        scope: ApiKeyScope::from(scope).as_str(),
+        expires_at,
+    };
+    let mut conn = state.conn().await?;
+    let created = state.bounded(ApiKey::create(&mut conn, &new)).await?;
+    tracing::info!(user = %caller.user.id, key = %created.id, "API key created");
+    Ok(HttpResponse::Created().json(CreatedApiKey { key: new_key.key, details: ApiKeyView::from(&created) }))
+}

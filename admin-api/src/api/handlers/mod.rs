@@ -1,0 +1,12 @@
+//! One small file per route.
+
+pub mod api_key_create;
+pub mod api_key_delete;
+pub mod api_key_list;
+pub mod login;
+pub mod logout;
+pub mod me;
+pub mod openapi;
+pub mod register;
+pub mod session_delete;
+pub mod session_list;

@@ -1,0 +1,136 @@
+//! The owner API under `/api/v1`: routes, their OpenAPI document, and what they share.
+
+pub mod auth;
+pub mod device;
+pub mod error;
+pub mod handlers;
+pub mod password;
+pub mod secrets;
+pub mod state;
+pub mod views;
+
+pub use error::{ApiError, ErrorBody};
+pub use state::ApiState;
+
+use actix_web::web;
+use handlers::{
+    api_key_create, api_key_delete, api_key_list, login, logout, me, openapi, register, session_delete, session_list,
+};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+/// Where the API lives.
+pub const PREFIX: &str = "/api/v1";
+
+/// Declares the routes once: the registration and the list the OpenAPI coverage test checks
+/// come from the same lines, so a route cannot be registered without being checked.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        fn register_routes(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($path, web::$method().to($handler)); )*
+        }
+
+        /// Every route as (method, path under [`PREFIX`]).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+    };
+}
+
+routes! {
+    get "/openapi.json" => openapi::openapi_json;
+    post "/auth/register" => register::register;
+    post "/auth/login" => login::login;
+    post "/auth/logout" => logout::logout;
+    get "/users/me" => me::me;
+    post "/users/api-keys" => api_key_create::create_api_key;
+    get "/users/api-keys" => api_key_list::list_api_keys;
+    delete "/users/api-keys/{id}" => api_key_delete::delete_api_key;
+    get "/users/sessions" => session_list::list_sessions;
+    delete "/users/sessions/{id}" => session_delete::delete_session;
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "SMTPy API", description = "Owner API of SMTPy, the self-hosted email alias service."),
+    paths(
+        openapi::openapi_json,
+        register::register,
+        login::login,
+        logout::logout,
+        me::me,
+        api_key_create::create_api_key,
+        api_key_list::list_api_keys,
+        api_key_delete::delete_api_key,
+        session_list::list_sessions,
+        session_delete::delete_session,
+    ),
+    modifiers(&SecuritySchemes),
+)]
+pub struct ApiDoc;
+
+/// Adds the two credentials to the document's components.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                auth::SESSION_COOKIE,
+                "Set by POST /auth/login; state-changing requests also need X-CSRF-Token",
+            ))),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Authorization: Bearer smtpy_sk_... (POST /users/api-keys)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The `/api/v1` scope, ready to mount on an `App`: routes, shared state, and error handlers
+/// that answer bad JSON, query strings and paths in the API's error shape.
+pub fn scope(state: ApiState) -> actix_web::Scope {
+    web::scope(PREFIX)
+        .app_data(web::Data::new(state))
+        .app_data(error::json_config())
+        .app_data(error::query_config())
+        .app_data(error::path_config())
+        .configure(register_routes)
+        .default_service(web::to(error::no_such_route))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_route_is_in_the_openapi_document() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let missing: Vec<String> = ROUTES
+            .iter()
+            .filter(|(method, path)| doc["paths"][format!("{PREFIX}{path}")][*method].is_null())
+            .map(|(method, path)| format!("{method} {PREFIX}{path}"))
+            .collect();
+        assert!(missing.is_empty(), "routes without #[utoipa::path] in ApiDoc: {missing:?}");
+    }
+
+    #[test]
+    fn the_document_has_no_path_that_is_not_routed() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                let routed = ROUTES.iter().any(|(m, p)| m == method && format!("{PREFIX}{p}") == *path);
+                assert!(routed, "{method} {path} is documented but not routed");
+            }
+        }
+    }
+}

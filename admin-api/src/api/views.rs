@@ -1,0 +1,182 @@
+//! The JSON shapes of requests and responses (field names are a contract: DESIGN.md §4).
+
+use super::ApiError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use smtpy_shared::models::{ApiKey, ApiKeyScope, Session, User};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// An account, as its owner sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// The account's id.
+    pub id: Uuid,
+    /// Login and contact address.
+    pub email: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self { id: u.id, email: u.email.clone(), created_at: u.created_at, updated_at: u.updated_at }
+    }
+}
+
+/// `?page=&per_page=` of every list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1-based page number (default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1 to 200 (default 50).
+    pub per_page: Option<u32>,
+}
+
+impl PageQuery {
+    /// (page, per_page, offset), validated.
+    pub fn resolve(&self) -> Result<(u32, u32, i64), ApiError> {
+        let page = self.page.unwrap_or(1);
+        let per_page = self.per_page.unwrap_or(50);
+        if page == 0 {
+            return Err(ApiError::InvalidInput("page starts at 1".to_owned()));
+        }
+        if !(1..=200).contains(&per_page) {
+            return Err(ApiError::InvalidInput("per_page must be between 1 and 200".to_owned()));
+        }
+        Ok((page, per_page, i64::from(page - 1) * i64::from(per_page)))
+    }
+}
+
+/// What an API key may do.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// GET requests only.
+    Read,
+    /// Everything the owner may do.
+    Full,
+}
+
+impl From<Scope> for ApiKeyScope {
+    fn from(s: Scope) -> Self {
+        match s {
+            Scope::Read => Self::Read,
+            Scope::Full => Self::Full,
+        }
+    }
+}
+
+impl From<ApiKeyScope> for Scope {
+    fn from(s: ApiKeyScope) -> Self {
+        match s {
+            ApiKeyScope::Read => Self::Read,
+            ApiKeyScope::Full => Self::Full,
+        }
+    }
+}
+
+/// An API key in lists: never the key itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    /// The key's id.
+    pub id: Uuid,
+    /// The owner's label.
+    pub name: String,
+    /// The first 8 characters after `smtpy_sk_`.
+    pub prefix: String,
+    /// `read` or `full`.
+    pub scope: Scope,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Last use, to within a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Expiry, if any.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ApiKey> for ApiKeyView {
+    fn from(k: &ApiKey) -> Self {
+        Self {
+            id: k.id,
+            name: k.name.clone(),
+            prefix: k.prefix.clone(),
+            scope: k.scope().into(),
+            created_at: k.created_at,
+            updated_at: k.updated_at,
+            last_used_at: k.last_used_at,
+            expires_at: k.expires_at,
+        }
+    }
+}
+
+/// A page of API keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    /// The keys.
+    pub items: Vec<ApiKeyView>,
+    /// How many there are in all.
+    pub total: i64,
+    /// This page's number.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}
+
+/// A live session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    /// The session's id.
+    pub id: Uuid,
+    /// Device label derived from the User-Agent.
+    pub device: Option<String>,
+    /// The User-Agent at login.
+    pub user_agent: Option<String>,
+    /// The client address at login.
+    pub ip: Option<String>,
+    /// Whether this is the session making the request.
+    pub current: bool,
+    /// Login time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Last activity, to within a minute.
+    pub last_seen_at: DateTime<Utc>,
+    /// When it ends unless revoked first.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl SessionView {
+    /// The view of `s`, marking it current when it is the caller's.
+    pub fn new(s: &Session, current: Option<Uuid>) -> Self {
+        Self {
+            id: s.id,
+            device: s.device.clone(),
+            user_agent: s.user_agent.clone(),
+            ip: s.ip.clone(),
+            current: current == Some(s.id),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+        }
+    }
+}
+
+/// A page of sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    /// The sessions.
+    pub items: Vec<SessionView>,
+    /// How many there are in all.
+    pub total: i64,
+    /// This page's number.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}

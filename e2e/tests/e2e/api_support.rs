@@ -1,0 +1,174 @@
+//! Harness for the HTTP API tests: the real actix app on a fresh, migrated database, driven in
+//! process with `actix_web::test`.
+
+use actix_web::{
+    App,
+    body::BoxBody,
+    dev::{Service, ServiceResponse},
+    http::{Method, StatusCode, header},
+    test::{self, TestRequest},
+};
+use serde_json::{Value, json};
+use smtpy_e2e::TestDb;
+use smtpy_shared::{Db, config::ApiConfig};
+use std::time::Duration;
+
+/// The app as `actix_web::test::init_service` gives it.
+pub trait ApiApp: Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error> {}
+
+impl<S> ApiApp for S where S: Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>
+{}
+
+/// A strong enough password for every test account.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A fresh database (created and migrated) and the app on it.
+pub async fn app() -> (TestDb, impl ApiApp) {
+    let test_db = TestDb::create().await.unwrap();
+    let db = Db::new(test_db.url(), 4, Duration::from_secs(10)).unwrap();
+    // Idempotent; applies any migration the prebuilt `smtpy-admin` binary did not know yet.
+    db.migrate().await.unwrap();
+    let state = smtpy_admin::api::ApiState::new(db, &ApiConfig::default());
+    let app = test::init_service(App::new().service(smtpy_admin::api::scope(state))).await;
+    (test_db, app)
+}
+
+/// How a request authenticates.
+#[derive(Clone, Debug, Default)]
+pub enum As {
+    /// No credential.
+    #[default]
+    Nobody,
+    /// A cookie session, optionally with its CSRF token.
+    Session { cookie: String, csrf: Option<String> },
+    /// `Authorization: Bearer <key>`.
+    Key(String),
+}
+
+/// A logged-in session.
+#[derive(Clone, Debug)]
+pub struct Login {
+    /// The `smtpy_session` cookie's value.
+    pub cookie: String,
+    /// The CSRF token from the login response.
+    pub csrf: String,
+    /// The login response body.
+    pub body: Value,
+}
+
+impl Login {
+    /// This session with its CSRF token.
+    pub fn with_csrf(&self) -> As {
+        As::Session { cookie: self.cookie.clone(), csrf: Some(self.csrf.clone()) }
+    }
+
+    /// This session without a CSRF token (what a cross-site form would send).
+    pub fn without_csrf(&self) -> As {
+        As::Session { cookie: self.cookie.clone(), csrf: None }
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: header::HeaderMap,
+    /// The body as JSON (`Null` when empty).
+    pub body: Value,
+}
+
+impl Reply {
+    /// `error.code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {:?}", self.body))
+    }
+}
+
+/// Sends one request with a JSON body (or none) and reads the reply.
+pub async fn send<S>(app: &S, method: Method, path: &str, who: &As, body: Option<Value>) -> Reply
+where
+    S: ApiApp,
+{
+    let mut req = TestRequest::default().method(method).uri(path);
+    req = match who {
+        As::Nobody => req,
+        As::Session { cookie, csrf } => {
+            let req = req.insert_header((header::COOKIE, format!("smtpy_session={cookie}")));
+            match csrf {
+                Some(csrf) => req.insert_header(("X-CSRF-Token", csrf.as_str())),
+                None => req,
+            }
+        }
+        As::Key(key) => req.insert_header((header::AUTHORIZATION, format!("Bearer {key}"))),
+    };
+    if let Some(body) = body {
+        req = req.set_json(body);
+    }
+    read(test::call_service(app, req.to_request()).await).await
+}
+
+/// Reads a response whole.
+pub async fn read(resp: ServiceResponse<BoxBody>) -> Reply {
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let bytes = test::read_body(resp).await;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{status}: body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+    };
+    Reply { status, headers, body }
+}
+
+/// Registers `email` with [`PASSWORD`].
+pub async fn register<S>(app: &S, email: &str)
+where
+    S: ApiApp,
+{
+    let r = send(
+        app,
+        Method::POST,
+        "/api/v1/auth/register",
+        &As::Nobody,
+        Some(json!({"email": email, "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
+
+/// Logs `email` in with [`PASSWORD`].
+pub async fn login<S>(app: &S, email: &str) -> Login
+where
+    S: ApiApp,
+{
+    let r =
+        send(app, Method::POST, "/api/v1/auth/login", &As::Nobody, Some(json!({"email": email, "password": PASSWORD})))
+            .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let set_cookie = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    let cookie = set_cookie.strip_prefix("smtpy_session=").unwrap().split(';').next().unwrap().to_owned();
+    let csrf = r.body["csrf_token"].as_str().unwrap().to_owned();
+    Login { cookie, csrf, body: r.body }
+}
+
+/// Registers and logs in `email`.
+pub async fn account<S>(app: &S, email: &str) -> Login
+where
+    S: ApiApp,
+{
+    register(app, email).await;
+    login(app, email).await
+}
+
+/// Creates an API key with `scope` for the session `who`; returns the whole response body.
+pub async fn create_key<S>(app: &S, who: &As, scope: &str) -> Value
+where
+    S: ApiApp,
+{
+    let r =
+        send(app, Method::POST, "/api/v1/users/api-keys", who, Some(json!({"name": "script", "scope": scope}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body
+}
