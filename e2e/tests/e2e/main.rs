@@ -14,6 +14,7 @@ mod dkim_cli;
 mod dns_server;
 mod forwarding;
 mod independent_verifier;
+mod message_log;
 mod milter_down;
 mod milter_protocol;
 mod mixed_recipients;
