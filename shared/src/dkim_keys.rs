@@ -5,8 +5,8 @@
 //! database only sealed ([`crate::sealed`]) with the context from [`seal_context`].
 
 use crate::sealed::{SealError, SealKey};
-use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
+use data_encoding::BASE64;
 use mail_auth::{
     AuthenticatedMessage, DkimResult, MessageAuthenticator, ResolverCache, Txt,
     common::{
@@ -167,7 +167,7 @@ pub fn generate(algorithm: DkimAlgorithm) -> Result<GeneratedKey, DkimKeyError> 
     };
     // What we store must be what the signer reads; find out now rather than at the first mail.
     signing_key(algorithm, &private_pkcs8_der)?;
-    Ok(GeneratedKey { algorithm, private_pkcs8_der, public_key_b64: STANDARD.encode(public_key) })
+    Ok(GeneratedKey { algorithm, private_pkcs8_der, public_key_b64: BASE64.encode(&public_key) })
 }
 
 /// A private key ready for `mail-auth`'s [`DkimSigner`].
@@ -378,13 +378,13 @@ mod tests {
     #[test]
     fn key_shapes_are_as_published() {
         let ed = generated(DkimAlgorithm::Ed25519Sha256);
-        assert_eq!(STANDARD.decode(&ed.public_key_b64).map(|k| k.len()).ok(), Some(32));
+        assert_eq!(BASE64.decode(ed.public_key_b64.as_bytes()).map(|k| k.len()).ok(), Some(32));
         assert!(ed.record_value().starts_with("v=DKIM1; k=ed25519; p="));
         let rsa = generated(DkimAlgorithm::RsaSha256);
         // SubjectPublicKeyInfo of a 2048-bit key: 294 bytes, 392 base64 characters.
         assert_eq!(rsa.public_key_b64.len(), 392, "{}", rsa.public_key_b64);
         assert!(rsa.record_value().starts_with("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A"));
-        assert!(!format!("{rsa:?}").contains(&STANDARD.encode(&rsa.private_pkcs8_der)[..40]));
+        assert!(!format!("{rsa:?}").contains(&BASE64.encode(&rsa.private_pkcs8_der)[..40]));
     }
 
     #[test]

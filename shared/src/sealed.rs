@@ -5,7 +5,7 @@
 //! `dkim:example.org:sel:rsa-sha256`) is the associated data, so a sealed value only opens in
 //! the place it was written for: a DKIM key copied into a TOTP column fails to open.
 
-use base64::{Engine, engine::general_purpose::STANDARD};
+use data_encoding::BASE64;
 use ring::{
     aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey},
     rand::{SecureRandom, SystemRandom},
@@ -98,8 +98,8 @@ impl SealKey {
                 "secret key file is accessible to group or others; run: chmod 600 {shown}"
             );
         }
-        let bytes = STANDARD
-            .decode(text.trim())
+        let bytes = BASE64
+            .decode(text.trim().as_bytes())
             .map_err(|e| SealError::KeyNotBase64 { path: shown.clone(), reason: e.to_string() })?;
         Self::from_bytes(&bytes).map_err(|e| match e {
             SealError::WrongKeyLength { len, .. } => SealError::WrongKeyLength { path: shown, len },
@@ -112,7 +112,7 @@ impl SealKey {
     pub fn new_key_file_contents() -> Result<String, SealError> {
         let mut bytes = [0u8; KEY_LEN];
         SystemRandom::new().fill(&mut bytes).map_err(|_| SealError::Random)?;
-        Ok(format!("{}\n", STANDARD.encode(bytes)))
+        Ok(format!("{}\n", BASE64.encode(&bytes)))
     }
 
     /// A key from its 32 raw bytes (tests, and keys not kept in a file).
@@ -150,13 +150,13 @@ impl SealKey {
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut sealed)
             .map_err(|_| SealError::Malformed("plaintext too long"))?;
         out.extend_from_slice(&sealed);
-        Ok(format!("{PREFIX}{}", STANDARD.encode(out)))
+        Ok(format!("{PREFIX}{}", BASE64.encode(&out)))
     }
 
     /// Opens a value sealed for `context`.
     pub fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, SealError> {
         let encoded = sealed.strip_prefix(PREFIX).ok_or(SealError::Malformed("unknown format (expected v1:)"))?;
-        let mut bytes = STANDARD.decode(encoded).map_err(|_| SealError::Malformed("not base64"))?;
+        let mut bytes = BASE64.decode(encoded.as_bytes()).map_err(|_| SealError::Malformed("not base64"))?;
         if bytes.len() < NONCE_LEN + TAG_LEN {
             return Err(SealError::Malformed("too short"));
         }
@@ -212,10 +212,10 @@ mod tests {
     fn tampered_fails() {
         let k = key(7);
         let sealed = k.seal(b"secret", "c");
-        let mut raw = STANDARD.decode(&sealed[3..]).unwrap_or_else(|e| panic!("{e}"));
+        let mut raw = BASE64.decode(&sealed.as_bytes()[3..]).unwrap_or_else(|e| panic!("{e}"));
         for i in [0, NONCE_LEN, raw.len() - 1] {
             raw[i] ^= 1;
-            let tampered = format!("v1:{}", STANDARD.encode(&raw));
+            let tampered = format!("v1:{}", BASE64.encode(&raw));
             assert!(matches!(k.open(&tampered, "c"), Err(SealError::Open)), "flipped byte {i}");
             raw[i] ^= 1;
         }
@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn load_trims_whitespace() {
-        let path = temp_file(&format!("  {}\n\n", STANDARD.encode([9u8; KEY_LEN])), 0o600);
+        let path = temp_file(&format!("  {}\n\n", BASE64.encode(&[9u8; KEY_LEN])), 0o600);
         let loaded = SealKey::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let _ = std::fs::remove_file(&path);
         assert_eq!(key(9).open(&loaded.seal(b"x", "c"), "c").unwrap_or_else(|e| panic!("{e}")), b"x");
@@ -249,7 +249,7 @@ mod tests {
         let e = SealKey::load(&missing).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("head -c 32 /dev/urandom | base64 >") && e.contains("smtpy-no-such-dir"), "{e}");
 
-        let short = temp_file(&STANDARD.encode([1u8; 16]), 0o600);
+        let short = temp_file(&BASE64.encode(&[1u8; 16]), 0o600);
         let e = SealKey::load(&short).err();
         let _ = std::fs::remove_file(&short);
         assert!(matches!(e, Some(SealError::WrongKeyLength { len: 16, ref path }) if !path.is_empty()), "{e:?}");
@@ -273,7 +273,7 @@ mod tests {
 
     #[test]
     fn group_readable_key_file_still_loads() {
-        let path = temp_file(&STANDARD.encode([3u8; KEY_LEN]), 0o644);
+        let path = temp_file(&BASE64.encode(&[3u8; KEY_LEN]), 0o644);
         let loaded = SealKey::load(&path);
         let _ = std::fs::remove_file(&path);
         assert!(loaded.is_ok());
