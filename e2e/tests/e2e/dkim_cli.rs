@@ -70,8 +70,9 @@ async fn generate_stores_sealed_keys_and_prints_records_that_verify() {
         assert!(row.get::<_, bool>(4), "{selector} is not active");
         assert!(record.ends_with(&format!("p={public_key}")), "{record} vs {public_key}");
         assert!(sealed.starts_with("v1:"), "{sealed}");
-        // PKCS#8 DER in base64 starts with "MI" (RSA) or "MC"/"MF" (Ed25519); PEM with BEGIN.
-        assert!(!sealed.contains("BEGIN") && !sealed[3..].starts_with('M'), "{sealed}");
+        // Not PEM; that it is not the DER in base64 either is checked below, once the key is
+        // opened (a first-character test would fail one run in 64 on random ciphertext).
+        assert!(!sealed.contains("BEGIN"), "{sealed}");
 
         let algorithm: DkimAlgorithm = algorithm.parse().unwrap();
         let context = dkim_keys::seal_context(DOMAIN, &selector, algorithm);
