@@ -10,15 +10,12 @@ use diesel_async::RunQueryDsl;
 use mail_auth::{
     ArcOutput, AuthenticatedMessage, AuthenticationResults,
     arc::ArcSealer,
-    common::{
-        crypto::{Ed25519Key, RsaKey, Sha256},
-        headers::HeaderWriter,
-    },
+    common::{crypto::Ed25519Key, headers::HeaderWriter},
     dkim::{DkimSigner, Done},
 };
 use smtpy_shared::{
     Db, DbError,
-    dkim_keys::{DkimAlgorithm, DkimSigningKey, SIGNED_HEADERS},
+    dkim_keys::{DkimAlgorithm, DkimSigningKey, RsaSha256Key, SIGNED_HEADERS},
     models::DkimKey,
     routing_cache::RoutingCache,
     schema::{dkim_keys, domains},
@@ -31,9 +28,9 @@ use std::{
 
 /// The ready-to-use signers of one domain.
 pub struct DomainSigners {
-    rsa: DkimSigner<RsaKey<Sha256>, Done>,
+    rsa: DkimSigner<RsaSha256Key, Done>,
     ed25519: Option<DkimSigner<Ed25519Key, Done>>,
-    arc: ArcSealer<RsaKey<Sha256>, Done>,
+    arc: ArcSealer<RsaSha256Key, Done>,
 }
 
 /// Why a message could not be signed.

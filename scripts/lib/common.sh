@@ -9,6 +9,8 @@ SMTPY_APT_PACKAGES=(
     postfix postfix-pgsql
     postgresql
     build-essential pkg-config ca-certificates curl iproute2
+    # The `openssl` crate links the system OpenSSL (DKIM/ARC RSA signatures).
+    libssl-dev
     # e2e: a local DNS server (dnsmasq), an independent DKIM/ARC verifier (dkimpy; authres for
     # its ARC signing, nacl for Ed25519 signatures) and test keys (openssl).
     dnsmasq-base python3-dkim python3-dnspython python3-authres python3-nacl openssl
