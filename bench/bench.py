@@ -429,6 +429,7 @@ class Bench:
         self.configs = [c for c in CONFIGS if c == "alone" or args.signing == "both"
                         or (CONFIGS[c][2] == (args.signing == "on"))]
         self.milters = {}  # name -> Popen
+        self.map_sockets = {}  # name -> the milter's socketmap (Postfix's relay_domains)
         self.instances = {}  # name -> (dir, smtp port)
         self.sink = None
         self.dns = None
@@ -532,7 +533,9 @@ class Bench:
             inst = os.path.join(self.work, f"postfix-{name}")
             port = free_port()
             cmd = ["bash", INSTANCE_SH, "start", inst, "--smtp-port", str(port), "--sink-port", str(sink_port),
-                   "--db-url", self.db_url]
+                   ] + (["--socketmap", self.map_sockets[name]] if milter else
+                        # Postfix alone: the cheapest possible relay_domains, a static list.
+                        ["--relay-domains", f"{BENCH_DOMAIN} {PLAIN_DOMAIN}"])
             cmd += ["--milter", milter] if milter else ["--no-milter"]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
@@ -548,7 +551,9 @@ class Bench:
 
     def start_milter(self, name, listen):
         metrics = free_port()
-        env = dict(os.environ, SMTPY_MILTER_LISTEN=listen, SMTPY_MILTER_METRICS_LISTEN=f"127.0.0.1:{metrics}")
+        self.map_sockets[name] = f"inet:127.0.0.1:{free_port()}"
+        env = dict(os.environ, SMTPY_MILTER_LISTEN=listen, SMTPY_MILTER_METRICS_LISTEN=f"127.0.0.1:{metrics}",
+                   SMTPY_MILTER_MAP_LISTEN=self.map_sockets[name])
         logf = open(os.path.join(self.work, "log", f"milter-{name}.log"), "ab")
         # umask 0: Postfix's smtpd (user postfix) must be able to connect to the unix socket.
         self.milters[name] = subprocess.Popen(

@@ -3,14 +3,18 @@
 #
 # Configure the system Postfix instance for SMTPy (idempotent: safe to run again).
 #
-# Usage: postfix-config/apply.sh [--config-dir DIR] [--db-url URL] [--milter ADDR]
-#                                [--map-file FILE] [--no-reload]
+# Usage: postfix-config/apply.sh [--config-dir DIR] [--milter ADDR] [--socketmap ADDR]
+#                                [--no-reload]
 #   --config-dir DIR  Postfix configuration directory (default /etc/postfix)
-#   --db-url URL      postgres://USER:PASSWORD@HOST:PORT/DBNAME for the relay_domains map
-#                     (default: $SMTPY_DATABASE_URL; required when the map file does not exist)
-#   --milter ADDR     where smtpy-milter listens (default inet:127.0.0.1:8891)
-#   --map-file FILE   where to write the pgsql map (default /etc/smtpy/postfix-pgsql-relay-domains.cf)
+#   --milter ADDR     where smtpy-milter listens (its [milter] listen; default
+#                     inet:127.0.0.1:8891)
+#   --socketmap ADDR  where smtpy-milter answers Postfix's relay_domains lookups (its
+#                     [milter] map_listen; default inet:127.0.0.1:8892)
 #   --no-reload       do not reload a running Postfix
+#
+# relay_domains asks the milter, which answers from its LISTEN/NOTIFY-kept cache: no database
+# password in Postfix's configuration and no Postgres query per lookup. When the milter is
+# down, lookups fail and Postfix answers 4xx (the sender retries), as the milter itself would.
 #
 # On a fresh Debian `apt install postfix` with "No configuration" there is no main.cf; a
 # minimal main.cf (from /usr/share/postfix/main.cf.debian) and master.cf (master.cf.dist)
@@ -20,16 +24,14 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 config_dir=/etc/postfix
-db_url=${SMTPY_DATABASE_URL:-}
 milter=inet:127.0.0.1:8891
-map_file=/etc/smtpy/postfix-pgsql-relay-domains.cf
+socketmap=inet:127.0.0.1:8892
 reload=yes
 while (($#)); do
     case $1 in
     --config-dir) config_dir=${2:?--config-dir needs a value}; shift 2 ;;
-    --db-url) db_url=${2:?--db-url needs a value}; shift 2 ;;
     --milter) milter=${2:?--milter needs a value}; shift 2 ;;
-    --map-file) map_file=${2:?--map-file needs a value}; shift 2 ;;
+    --socketmap) socketmap=${2:?--socketmap needs a value}; shift 2 ;;
     --no-reload) reload=no; shift ;;
     -h | --help) sed -n '3,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
@@ -58,17 +60,12 @@ if [[ ! -f $config_dir/main.cf ]]; then
 fi
 [[ -f $config_dir/master.cf ]] || cp /usr/share/postfix/master.cf.dist "$config_dir/master.cf"
 
-if [[ -n $db_url ]]; then
-    write_relay_domains_map "$map_file" "$db_url" postfix
-elif [[ ! -f $map_file ]]; then
-    die "no --db-url (or SMTPY_DATABASE_URL) given and $map_file does not exist"
-fi
-
-apply_snippet "$config_dir" "pgsql:$map_file" "$(milters_value "$milter")"
+relay=$(relay_domains_socketmap "$socketmap")
+apply_snippet "$config_dir" "$relay" "$(milters_value "$milter")"
 # `postfix check` reports only to syslog; say where to look when it fails.
 postfix -c "$config_dir" check || die "postfix check failed for $config_dir (see the mail log or syslog)"
 
 if [[ $reload == yes ]] && postfix -c "$config_dir" status >/dev/null 2>&1; then
     postfix -c "$config_dir" reload
 fi
-echo "SMTPy settings applied to $config_dir/main.cf (relay_domains map: $map_file)"
+echo "SMTPy settings applied to $config_dir/main.cf (relay_domains = $relay)"

@@ -7,21 +7,22 @@
 #
 # Usage (stable interface, used by the e2e tests and bench/):
 #   instance.sh start DIR --smtp-port PORT --sink-port PORT (--milter ADDR | --no-milter)
-#                         [--db-url URL | --relay-domains 'a.test b.test'] [--set 'name = value']...
+#                         [--socketmap ADDR | --relay-domains 'a.test b.test'] [--set 'name = value']...
 #   instance.sh stop DIR       stop it (waits until the master process is gone; no error if not running)
 #   instance.sh status DIR     exit 0 if running
 #
 #   DIR                the instance directory (created if missing; made mode 755 so the
 #                      postfix user can reach it). Layout: DIR/etc (config_directory: main.cf,
-#                      master.cf, the pgsql map), DIR/spool (queue_directory), DIR/data
+#                      master.cf), DIR/spool (queue_directory), DIR/data
 #                      (data_directory), DIR/maillog (the log: read it when something fails).
 #   --smtp-port PORT   smtpd listens on 127.0.0.1:PORT
 #   --sink-port PORT   everything is relayed to [127.0.0.1]:PORT (relayhost)
 #   --milter ADDR      smtpd_milters = { ADDR, default_action=tempfail }; ADDR is
 #                      inet:127.0.0.1:PORT or unix:/path (the milter need not be running)
 #   --no-milter        Postfix alone (smtpd_milters empty)
-#   --db-url URL       relay_domains from the pgsql map on this database, as in production
-#   --relay-domains L  relay_domains = L (static list) instead of the pgsql map
+#   --socketmap ADDR   relay_domains from smtpy-milter's socketmap at ADDR (its [milter]
+#                      map_listen: inet:127.0.0.1:PORT or unix:/path), as in production
+#   --relay-domains L  relay_domains = L (static list) instead of the socketmap
 #                      (neither: relay_domains empty; 127.0.0.0/8 may relay anyway)
 #   --set 'n = v'      any extra main.cf setting, applied last (repeatable)
 #
@@ -89,7 +90,7 @@ MASTER
 }
 
 cmd_start() {
-    local dir=${1:-} smtp_port='' sink_port='' milter='' milter_set=no db_url='' relay_domains='' relay_set=no
+    local dir=${1:-} smtp_port='' sink_port='' milter='' milter_set=no socketmap='' relay_domains='' relay_set=no
     local -a extra=()
     [[ -n $dir && $dir != -* ]] || usage
     shift
@@ -99,7 +100,7 @@ cmd_start() {
         --sink-port) sink_port=${2:?}; shift 2 ;;
         --milter) milter=${2:?}; milter_set=yes; shift 2 ;;
         --no-milter) milter=; milter_set=yes; shift ;;
-        --db-url) db_url=${2:?}; shift 2 ;;
+        --socketmap) socketmap=${2:?}; shift 2 ;;
         --relay-domains) relay_domains=$2; relay_set=yes; shift 2 ;;
         --set) extra+=("${2:?}"); shift 2 ;;
         *) die "unknown argument: $1" ;;
@@ -108,7 +109,7 @@ cmd_start() {
     [[ $smtp_port =~ ^[0-9]+$ ]] || die "--smtp-port PORT is required"
     [[ $sink_port =~ ^[0-9]+$ ]] || die "--sink-port PORT is required"
     [[ $milter_set == yes ]] || die "give --milter ADDR or --no-milter"
-    [[ -z $db_url || $relay_set == no ]] || die "--db-url and --relay-domains exclude each other"
+    [[ -z $socketmap || $relay_set == no ]] || die "--socketmap and --relay-domains exclude each other"
     [[ $(id -u) == 0 ]] || die "must run as root"
 
     mkdir -p "$dir"
@@ -123,10 +124,7 @@ cmd_start() {
     write_master_cf "$dir/etc/master.cf" "$smtp_port"
 
     local relay=$relay_domains
-    if [[ -n $db_url ]]; then
-        write_relay_domains_map "$dir/etc/postfix-pgsql-relay-domains.cf" "$db_url" postfix
-        relay="pgsql:$dir/etc/postfix-pgsql-relay-domains.cf"
-    fi
+    [[ -z $socketmap ]] || relay=$(relay_domains_socketmap "$socketmap")
 
     local name=smtpy-test-$smtp_port
     postconf -c "$dir/etc" -e \

@@ -129,7 +129,7 @@ impl TestDb {
 
     async fn drop_database(admin_url: String, name: String) -> Result<()> {
         let admin = connect(&admin_url).await?;
-        // FORCE: Postfix's pgsql map and the milter may still hold connections.
+        // FORCE: the milter may still hold connections.
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
         Ok(())
     }

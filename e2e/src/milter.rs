@@ -48,6 +48,8 @@ pub struct MilterProcess {
     _dns: Option<crate::dns::DnsServer>,
     socket: MilterSocket,
     metrics_addr: SocketAddr,
+    /// The socketmap answering Postfix's `relay_domains` lookups.
+    map_addr: SocketAddr,
     log: PathBuf,
 }
 
@@ -96,10 +98,12 @@ impl MilterProcess {
     /// It reads the secret files in `dir` ([`Secrets::create_in`], made if missing).
     pub async fn spawn_on(socket: MilterSocket, db_url: &str, dir: &Path, env: &[(&str, &str)]) -> Result<Self> {
         let metrics_addr: SocketAddr = ([127, 0, 0, 1], net::free_port()?).into();
+        let map_addr: SocketAddr = ([127, 0, 0, 1], net::free_port()?).into();
         let log = dir.join("milter.log");
         let out = std::fs::File::create(&log)?;
         let mut cmd = Command::new(binary("smtpy-milter")?);
         cmd.arg("--listen").arg(socket.postfix_address()).arg("--metrics-listen").arg(metrics_addr.to_string());
+        cmd.arg("--map-listen").arg(format!("inet:{map_addr}"));
         // Only our settings: a developer's SMTPY_* variables must not leak into the test.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("SMTPY_") {
@@ -125,7 +129,7 @@ impl MilterProcess {
             .kill_on_drop(true)
             .spawn()
             .context("starting smtpy-milter")?;
-        let mut milter = Self { child, _dns: dns, socket, metrics_addr, log };
+        let mut milter = Self { child, _dns: dns, socket, metrics_addr, map_addr, log };
         milter.wait_ready().await?;
         Ok(milter)
     }
@@ -147,6 +151,11 @@ impl MilterProcess {
     /// The milter's socket as Postfix writes it: `inet:127.0.0.1:PORT` or `unix:/path`.
     pub fn socket(&self) -> String {
         self.socket.postfix_address()
+    }
+
+    /// The socketmap as Postfix's `relay_domains` names it: `inet:127.0.0.1:PORT`.
+    pub fn map_socket(&self) -> String {
+        format!("inet:{}", self.map_addr)
     }
 
     /// The milter's TCP address (for `indymilter-test`); an error for a unix socket.

@@ -12,8 +12,8 @@ use tokio::process::Command;
 /// Where the instance takes its `relay_domains` from.
 #[derive(Debug, Clone)]
 pub enum RelayDomains {
-    /// The production pgsql map, on the database at this URL.
-    Pgsql(String),
+    /// The production socketmap: smtpy-milter's `[milter] map_listen` address.
+    Socketmap(String),
     /// A fixed list (for tests whose database may be down).
     Static(Vec<String>),
 }
@@ -56,7 +56,7 @@ impl PostfixInstance {
             None => cmd.arg("--no-milter"),
         };
         match relay {
-            RelayDomains::Pgsql(url) => cmd.args(["--db-url", url]),
+            RelayDomains::Socketmap(addr) => cmd.args(["--socketmap", addr]),
             RelayDomains::Static(domains) => cmd.args(["--relay-domains", &domains.join(" ")]),
         };
         let out = cmd.kill_on_drop(true).output().await.context("running postfix-config/instance.sh")?;

@@ -48,7 +48,7 @@ pub struct StackOptions {
     pub milter: MilterMode,
     /// The admin URL of the cluster for the test database (default: the shared cluster).
     pub pg_admin_url: Option<String>,
-    /// A fixed relay_domains list instead of the production pgsql map.
+    /// A fixed relay_domains list instead of the production socketmap.
     pub static_relay_domains: Option<Vec<String>>,
     /// DNS records the milter resolves (a private dnsmasq; unknown names are NXDOMAIN).
     pub zone: Zone,
@@ -92,7 +92,7 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// The default stack: shared cluster, real milter, pgsql relay_domains map.
+    /// The default stack: shared cluster, real milter, relay_domains from its socketmap.
     pub async fn start(label: &str) -> Result<Self> {
         Self::start_with(label, StackOptions::default()).await
     }
@@ -124,9 +124,11 @@ impl Stack {
             Some(milter) => milter.socket(),
             None => format!("inet:127.0.0.1:{}", net::free_port()?),
         };
-        let relay = match options.static_relay_domains {
-            Some(domains) => RelayDomains::Static(domains),
-            None => RelayDomains::Pgsql(db.url().to_owned()),
+        let relay = match (options.static_relay_domains, &milter) {
+            (Some(domains), _) => RelayDomains::Static(domains),
+            (None, Some(milter)) => RelayDomains::Socketmap(milter.map_socket()),
+            // Down with the milter, as in production.
+            (None, None) => RelayDomains::Socketmap(format!("inet:127.0.0.1:{}", net::free_port()?)),
         };
         let postfix = PostfixInstance::start(&dir.path().join("postfix"), sink.port(), Some(&socket), &relay).await?;
         Ok(Self { postfix, dns, milter, sink, admin, db, secrets, dir })

@@ -13,6 +13,7 @@ mod reply;
 mod returns;
 mod session;
 mod sign;
+pub mod socketmap;
 
 pub use listener::MilterListener;
 

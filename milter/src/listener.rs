@@ -79,7 +79,7 @@ impl Listener for MilterListener {
     }
 }
 
-fn set_socket_access(path: &std::path::Path) -> io::Result<()> {
+pub(crate) fn set_socket_access(path: &std::path::Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let gid = std::fs::read_to_string("/etc/group").ok().and_then(|groups| {
         groups.lines().find_map(|line| {

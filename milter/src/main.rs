@@ -19,6 +19,10 @@ struct Args {
     /// HTTP address for /metrics and /healthz (overrides [milter] metrics_listen; "" disables).
     #[arg(long, value_name = "HOST:PORT")]
     metrics_listen: Option<String>,
+    /// Socketmap for Postfix's relay_domains, `inet:HOST:PORT` or `unix:PATH` (overrides
+    /// [milter] map_listen; "" disables).
+    #[arg(long, value_name = "SOCKET")]
+    map_listen: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +44,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(metrics) = &args.metrics_listen {
         env.push(("SMTPY_MILTER_METRICS_LISTEN".to_owned(), metrics.clone()));
     }
+    if let Some(map) = &args.map_listen {
+        env.push(("SMTPY_MILTER_MAP_LISTEN".to_owned(), map.clone()));
+    }
     let config = Config::load(args.config.as_deref(), env, Needs { database: true })?;
     smtpy_milter::init_logging(&config.log);
 
@@ -58,6 +65,15 @@ fn run(args: Args) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {addr} for metrics"))?;
             tokio::spawn(smtpy_milter::metrics::serve(metrics, app.clone()));
+        }
+        if !config.milter.map_listen.is_empty() {
+            let map: MilterSocket =
+                config.milter.map_listen.parse().map_err(|e: String| anyhow::anyhow!("milter.map_listen: {e}"))?;
+            let listener = smtpy_milter::socketmap::bind(&map)
+                .await
+                .with_context(|| format!("cannot listen on {map} for Postfix's lookups"))?;
+            tokio::spawn(smtpy_milter::socketmap::serve(listener, app.clone()));
+            tracing::info!(%map, "socketmap (relay_domains) listening");
         }
         tracing::info!(%socket, "smtpy-milter listening");
         smtpy_milter::run(listener, app.clone(), shutdown_signal()).await?;

@@ -6,7 +6,7 @@
 # Debian packages every script needs. postfix provides smtp-sink/smtp-source as well.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 SMTPY_APT_PACKAGES=(
-    postfix postfix-pgsql
+    postfix
     postgresql
     build-essential pkg-config ca-certificates curl iproute2
     # The `openssl` crate links the system OpenSSL (DKIM/ARC RSA signatures).

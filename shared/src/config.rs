@@ -103,6 +103,10 @@ pub struct MilterConfig {
     pub listen: String,
     /// Address of the small HTTP listener serving `/metrics` and `/healthz`; empty disables it.
     pub metrics_listen: String,
+    /// Socketmap server for Postfix's lookups (`inet:HOST:PORT` or `unix:PATH`; empty disables
+    /// it): `relay_domains = socketmap:inet:127.0.0.1:8892:relay_domains` answers from the
+    /// milter's cache instead of a Postgres query per lookup.
+    pub map_listen: String,
     /// Recipient resolutions kept in memory; the cache is emptied when it grows past this.
     pub cache_capacity: u64,
     /// Milter connections served at once (one per Postfix smtpd process).
@@ -122,6 +126,7 @@ impl Default for MilterConfig {
         Self {
             listen: "inet:127.0.0.1:8891".to_owned(),
             metrics_listen: "127.0.0.1:9891".to_owned(),
+            map_listen: "inet:127.0.0.1:8892".to_owned(),
             cache_capacity: 100_000,
             max_connections: 500,
             log_flush_ms: 20,

@@ -25,9 +25,9 @@ use tokio::sync::Notify;
 /// The Postgres channel our triggers notify.
 pub const CHANNEL: &str = "smtpy_routing";
 
-/// Cached recipient resolutions.
+/// Cached recipient resolutions and hosted-domain answers.
 pub struct RoutingCache {
-    entries: Mutex<HashMap<String, Resolution>>,
+    entries: Mutex<Entries>,
     capacity: usize,
     /// Bumped on every invalidation, so a lookup that raced with one does not store stale data.
     generation: AtomicU64,
@@ -37,6 +37,36 @@ pub struct RoutingCache {
     subscribed: Notify,
     hits: AtomicU64,
     misses: AtomicU64,
+}
+
+/// Whether `domain` has a row in `domains`, verified or not.
+async fn hosted_domain(conn: &mut diesel_async::AsyncPgConnection, domain: &str) -> diesel::QueryResult<bool> {
+    use crate::schema::domains;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    let found: Option<uuid::Uuid> =
+        domains::table.filter(domains::name.eq(domain)).select(domains::id).first(conn).await.optional()?;
+    Ok(found.is_some())
+}
+
+/// What the cache holds; one lock, so one invalidation empties both.
+#[derive(Default)]
+struct Entries {
+    /// Recipient address -> resolution.
+    recipients: HashMap<String, Resolution>,
+    /// Domain -> whether it is hosted here (verified or not), for Postfix's `relay_domains`.
+    domains: HashMap<String, bool>,
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        self.recipients.len() + self.domains.len()
+    }
+
+    fn clear(&mut self) {
+        self.recipients.clear();
+        self.domains.clear();
+    }
 }
 
 /// Counters for `/metrics`.
@@ -56,7 +86,7 @@ impl RoutingCache {
     /// An empty cache, bypassed until the listener connects.
     pub fn new(capacity: usize) -> Arc<Self> {
         Arc::new(Self {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
             capacity: capacity.max(1),
             generation: AtomicU64::new(0),
             live: AtomicBool::new(false),
@@ -70,7 +100,7 @@ impl RoutingCache {
     pub async fn resolve(&self, db: &Db, address: &Address) -> Result<Resolution, DbError> {
         let key = address.to_string();
         let generation = self.generation.load(Ordering::Acquire);
-        let cached = if self.live.load(Ordering::Acquire) { self.lock().get(&key).cloned() } else { None };
+        let cached = if self.live.load(Ordering::Acquire) { self.lock().recipients.get(&key).cloned() } else { None };
         if let Some(hit) = cached {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(hit);
@@ -82,11 +112,31 @@ impl RoutingCache {
                 Ok(resolve_recipient(&mut conn, address).await?)
             })
             .await?;
-        self.store(key, resolution.clone(), generation);
+        self.store(generation, |entries| entries.recipients.insert(key, resolution.clone()));
         Ok(resolution)
     }
 
-    fn store(&self, key: String, resolution: Resolution, generation: u64) {
+    /// Whether `domain` (lower case, no trailing dot) is hosted here, verified or not: what
+    /// Postfix's `relay_domains` asks through the milter's socketmap.
+    pub async fn is_hosted_domain(&self, db: &Db, domain: &str) -> Result<bool, DbError> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let cached = if self.live.load(Ordering::Acquire) { self.lock().domains.get(domain).copied() } else { None };
+        if let Some(hit) = cached {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(hit);
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let hosted = db
+            .bounded(async {
+                let mut conn = db.conn().await?;
+                Ok(hosted_domain(&mut conn, domain).await?)
+            })
+            .await?;
+        self.store(generation, |entries| entries.domains.insert(domain.to_owned(), hosted));
+        Ok(hosted)
+    }
+
+    fn store<R>(&self, generation: u64, insert: impl FnOnce(&mut Entries) -> R) {
         if !self.live.load(Ordering::Acquire) {
             return;
         }
@@ -98,7 +148,7 @@ impl RoutingCache {
         if entries.len() >= self.capacity {
             entries.clear();
         }
-        entries.insert(key, resolution);
+        insert(&mut entries);
     }
 
     /// Forgets everything (a routing table changed, or the listener lost track).
@@ -136,7 +186,7 @@ impl RoutingCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Resolution>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // A panic while holding this lock cannot leave the map half-written in a way that
         // matters: the worst case is a missing entry, which is re-read from the database.
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
