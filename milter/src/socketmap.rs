@@ -174,6 +174,7 @@ async fn read_netstring<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> io:
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
