@@ -134,7 +134,10 @@ async fn deliver(transport: &AsyncSmtpTransport<Tokio1Executor>, from: &Mailbox,
     let to = mail.to.clone();
     let subject = mail.content.subject.clone();
     let message = mail.to.parse::<Mailbox>().map_err(|e| e.to_string()).and_then(|to| {
+        // Postfix would add a Message-ID, but a relay elsewhere may not (RFC 5322 section 3.6.4).
+        let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), from.email.domain());
         Message::builder()
+            .message_id(Some(message_id))
             .from(from.clone())
             .to(to)
             .subject(mail.content.subject)
