@@ -19,10 +19,10 @@ pub struct RegisterRequest {
     pub password: String,
 }
 
-/// Creates an account and mails a verification link (valid 48 hours) to its address. An address that has one already gets 409: registration reveals which
-/// addresses have accounts, as most services' sign-up forms do; the per-IP rate limit bounds
-/// how fast anyone can probe (the privacy-preserving alternative, "check your mail" either
-/// way, needs the verification mail, which comes with email verification).
+/// Creates an account and mails a verification link (valid 48 hours) to its address. An
+/// address that has one already gets 409: registration reveals which addresses have accounts,
+/// as most services' sign-up forms do; the per-IP rate limit bounds how fast anyone can probe
+/// (the privacy-preserving alternative would answer "check your mail" either way).
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Account created; log in next", body = UserView),
