@@ -9,7 +9,8 @@ use smtpy_shared::{Config, Db};
 pub async fn serve(config: Config) -> Result<(), AdminError> {
     let db = Db::from_config(&config.database)?;
     let listen = config.api.listen.clone();
-    let state = api::ApiState::new(db.clone(), &config.api);
+    let mailer = api::mail::Mailer::smtp(&config.smtp).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let state = api::ApiState::new(db.clone(), &config.api).with_mailer(mailer);
     tracing::info!(%listen, "smtpy-admin serving");
     HttpServer::new(move || {
         App::new()

@@ -151,6 +151,9 @@ pub struct ApiConfig {
     pub registration: String,
     /// How long a login session lasts, in hours.
     pub session_hours: u32,
+    /// The address owners reach the web UI at (`https://...`), for links in the mail we send:
+    /// `<public_url>/verify-email?token=...` and `<public_url>/reset-password?token=...`.
+    pub public_url: String,
 }
 
 impl Default for ApiConfig {
@@ -160,6 +163,7 @@ impl Default for ApiConfig {
             cookie_secure: false,
             registration: "open".to_owned(),
             session_hours: 720,
+            public_url: "http://localhost:8080".to_owned(),
         }
     }
 }
@@ -170,11 +174,14 @@ impl Default for ApiConfig {
 pub struct SmtpConfig {
     /// Where we hand mail to Postfix for re-injection and notifications.
     pub relay: String,
+    /// The `From` of the mail we send to owners (verification, password reset, sign-in
+    /// alerts), e.g. `SMTPy <no-reply@example.org>`.
+    pub from: String,
 }
 
 impl Default for SmtpConfig {
     fn default() -> Self {
-        Self { relay: "127.0.0.1:25".to_owned() }
+        Self { relay: "127.0.0.1:25".to_owned(), from: "SMTPy <no-reply@localhost>".to_owned() }
     }
 }
 
@@ -320,6 +327,15 @@ impl Config {
         }
         if self.api.session_hours == 0 {
             problems.push("api.session_hours: must be at least 1".to_owned());
+        }
+        if !(self.api.public_url.starts_with("http://") || self.api.public_url.starts_with("https://")) {
+            problems.push(format!("api.public_url: '{}' must start with http:// or https://", self.api.public_url));
+        }
+        if !self.smtp.from.contains('@') {
+            problems.push(format!(
+                "smtp.from: '{}' is not an address such as SMTPy <no-reply@example.org>",
+                self.smtp.from
+            ));
         }
         for (i, ns) in self.dns.nameservers.iter().enumerate() {
             if ns.parse::<SocketAddr>().is_err() {
@@ -471,6 +487,23 @@ mod tests {
         let ok = env(&[("SMTPY_API_REGISTRATION", "closed"), ("SMTPY_API_COOKIE_SECURE", "true")]);
         let c = Config::load(Some(&write("").0), ok, Needs::default()).unwrap_or_else(|e| panic!("{e}"));
         assert!(c.api.cookie_secure && c.api.registration == "closed" && c.api.session_hours == 720);
+    }
+
+    #[test]
+    fn account_mail_settings_are_validated() {
+        let bad = env(&[("SMTPY_API_PUBLIC_URL", "smtpy.example.org"), ("SMTPY_SMTP_FROM", "nobody")]);
+        let e =
+            Config::load(Some(&write("").0), bad, Needs::default()).err().map(|e| e.to_string()).unwrap_or_default();
+        for key in ["api.public_url", "smtp.from"] {
+            assert!(e.contains(key), "{key} not reported: {e}");
+        }
+        let ok =
+            env(&[("SMTPY_API_PUBLIC_URL", "https://mail.example.org"), ("SMTPY_SMTP_FROM", "no-reply@example.org")]);
+        let c = Config::load(Some(&write("").0), ok, Needs::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (c.api.public_url.as_str(), c.smtp.from.as_str()),
+            ("https://mail.example.org", "no-reply@example.org")
+        );
     }
 
     #[test]

@@ -83,6 +83,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        purpose -> Text,
+        token_hash -> Bytea,
+        email -> Text,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    known_devices (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        device -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        first_seen_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     mailboxes (id) {
         id -> Uuid,
         owner_id -> Uuid,
@@ -154,6 +181,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_preferences (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        email_notifications -> Bool,
+        marketing_emails -> Bool,
+        security_alerts -> Bool,
+        weekly_reports -> Bool,
+        theme -> Text,
+        language -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -161,6 +203,7 @@ diesel::table! {
         disabled -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        email_verified_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -173,6 +216,8 @@ diesel::joinable!(contacts -> aliases (alias_id));
 diesel::joinable!(contacts -> users (owner_id));
 diesel::joinable!(dkim_keys -> domains (domain_id));
 diesel::joinable!(domains -> users (owner_id));
+diesel::joinable!(email_tokens -> users (user_id));
+diesel::joinable!(known_devices -> users (user_id));
 diesel::joinable!(mailboxes -> users (owner_id));
 diesel::joinable!(messages -> aliases (alias_id));
 diesel::joinable!(messages -> contacts (contact_id));
@@ -180,6 +225,7 @@ diesel::joinable!(messages -> users (owner_id));
 diesel::joinable!(notifications -> messages (message_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(user_preferences -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     alias_mailboxes,
@@ -188,9 +234,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     dkim_keys,
     domains,
+    email_tokens,
+    known_devices,
     mailboxes,
     messages,
     notifications,
     sessions,
+    user_preferences,
     users,
 );

@@ -17,6 +17,9 @@ pub enum ApiError {
     /// The request is malformed or a value is out of range (400).
     #[error("{0}")]
     InvalidInput(String),
+    /// A mailed token (verification, password reset) is unknown, spent or expired (400).
+    #[error("{0}")]
+    InvalidToken(String),
     /// No valid credential: not logged in, session ended, key revoked, wrong password (401).
     #[error("{0}")]
     Unauthorized(String),
@@ -53,7 +56,7 @@ pub struct ErrorBody {
 /// A stable code to branch on and a message for people.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `invalid_input`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `rate_limited`,
+    /// `invalid_input`, `invalid_token`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `rate_limited`,
     /// `totp_required` or `internal`.
     pub code: &'static str,
     /// What happened and what to do.
@@ -65,6 +68,7 @@ impl ApiError {
     pub fn code_and_status(&self) -> (&'static str, StatusCode) {
         match self {
             Self::InvalidInput(_) => ("invalid_input", StatusCode::BAD_REQUEST),
+            Self::InvalidToken(_) => ("invalid_token", StatusCode::BAD_REQUEST),
             Self::Unauthorized(_) => ("unauthorized", StatusCode::UNAUTHORIZED),
             Self::Forbidden(_) => ("forbidden", StatusCode::FORBIDDEN),
             Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
@@ -161,6 +165,7 @@ mod tests {
     fn every_variant_maps_to_its_code_and_status() {
         let cases = [
             (ApiError::InvalidInput("x".into()), "invalid_input", 400),
+            (ApiError::InvalidToken("x".into()), "invalid_token", 400),
             (ApiError::Unauthorized("x".into()), "unauthorized", 401),
             (ApiError::Forbidden("x".into()), "forbidden", 403),
             (ApiError::NotFound("x".into()), "not_found", 404),

@@ -1,10 +1,13 @@
 //! The owner API under `/api/v1`: routes, their OpenAPI document, and what they share.
 
+pub mod account_mail;
 pub mod auth;
 pub mod device;
 pub mod error;
 pub mod handlers;
+pub mod mail;
 pub mod password;
+pub mod preferences;
 pub mod secrets;
 pub mod state;
 pub mod views;
@@ -14,7 +17,8 @@ pub use state::ApiState;
 
 use actix_web::web;
 use handlers::{
-    api_key_create, api_key_delete, api_key_list, login, logout, me, openapi, register, session_delete, session_list,
+    api_key_create, api_key_delete, api_key_list, login, logout, me, openapi, password_reset, password_reset_confirm,
+    preferences_get, preferences_put, register, session_delete, session_list, verify_email, verify_email_resend,
 };
 use utoipa::{
     Modify, OpenApi,
@@ -48,6 +52,12 @@ routes! {
     delete "/users/api-keys/{id}" => api_key_delete::delete_api_key;
     get "/users/sessions" => session_list::list_sessions;
     delete "/users/sessions/{id}" => session_delete::delete_session;
+    post "/auth/verify-email" => verify_email::verify_email;
+    post "/auth/verify-email/resend" => verify_email_resend::resend_verification;
+    post "/auth/password-reset" => password_reset::request_password_reset;
+    post "/auth/password-reset/confirm" => password_reset_confirm::confirm_password_reset;
+    get "/users/preferences" => preferences_get::get_preferences;
+    put "/users/preferences" => preferences_put::put_preferences;
 }
 
 /// The OpenAPI document.
@@ -65,6 +75,12 @@ routes! {
         api_key_delete::delete_api_key,
         session_list::list_sessions,
         session_delete::delete_session,
+        verify_email::verify_email,
+        verify_email_resend::resend_verification,
+        password_reset::request_password_reset,
+        password_reset_confirm::confirm_password_reset,
+        preferences_get::get_preferences,
+        preferences_put::put_preferences,
     ),
     modifiers(&SecuritySchemes),
 )]

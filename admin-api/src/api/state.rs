@@ -1,6 +1,6 @@
 //! What every handler shares: the database and the settings from `[api]`.
 
-use super::ApiError;
+use super::{ApiError, mail::Mailer};
 use chrono::TimeDelta;
 use smtpy_shared::{Db, config::ApiConfig, db::Conn};
 use std::future::Future;
@@ -16,6 +16,10 @@ pub struct ApiState {
     pub registration_open: bool,
     /// How long a session lasts.
     pub session_ttl: TimeDelta,
+    /// Where mail to owners goes ([`Mailer::disabled`] unless [`ApiState::with_mailer`]).
+    pub mailer: Mailer,
+    /// `[api] public_url` without a trailing slash: the start of links in mail.
+    pub public_url: String,
 }
 
 impl ApiState {
@@ -26,7 +30,15 @@ impl ApiState {
             cookie_secure: config.cookie_secure,
             registration_open: config.registration == "open",
             session_ttl: TimeDelta::hours(i64::from(config.session_hours)),
+            mailer: Mailer::disabled(),
+            public_url: config.public_url.trim_end_matches('/').to_owned(),
         }
+    }
+
+    /// The same state, sending mail to owners through `mailer`.
+    pub fn with_mailer(mut self, mailer: Mailer) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     /// A pooled connection, within the configured bound.

@@ -18,12 +18,27 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Whether the owner followed the verification link mailed to `email`.
+    pub email_verified: bool,
 }
 
 impl From<&User> for UserView {
     fn from(u: &User) -> Self {
-        Self { id: u.id, email: u.email.clone(), created_at: u.created_at, updated_at: u.updated_at }
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            email_verified: u.email_verified_at.is_some(),
+        }
     }
+}
+
+/// A plain acknowledgement, for requests whose effect is a mail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Notice {
+    /// What happens next.
+    pub message: String,
 }
 
 /// `?page=&per_page=` of every list.

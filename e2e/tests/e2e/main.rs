@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api_auth;
+mod api_email;
 mod api_errors;
 mod api_keys;
+mod api_preferences;
 mod api_support;
 mod bounces;
 mod catch_all;

@@ -140,4 +140,18 @@ impl Session {
             .await
             .map(|n| n > 0)
     }
+
+    /// Revokes every live session of `user_id` (after a password reset); returns how many.
+    pub async fn revoke_all_for_user(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> QueryResult<usize> {
+        diesel::update(sessions::table)
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .set(sessions::revoked_at.eq(now))
+            .execute(conn)
+            .await
+    }
 }

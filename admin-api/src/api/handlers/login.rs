@@ -1,7 +1,8 @@
 //! `POST /auth/login`
 
 use crate::api::{
-    ApiError, ApiState, ErrorBody, auth::SESSION_COOKIE, device::device_label, password, secrets, views::UserView,
+    ApiError, ApiState, ErrorBody, account_mail, auth::SESSION_COOKIE, device::device_label, password, secrets,
+    views::UserView,
 };
 use actix_web::{
     HttpRequest, HttpResponse,
@@ -92,6 +93,7 @@ pub async fn login(
         expires_at: now + state.session_ttl,
     };
     state.bounded(Session::create(&mut conn, &new)).await?;
+    account_mail::note_sign_in(&mut conn, &state, &user, device.as_deref(), ip.as_deref()).await;
     tracing::info!(user = %user.id, "login");
 
     let cookie = Cookie::build(SESSION_COOKIE, token)

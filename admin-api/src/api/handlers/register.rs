@@ -1,6 +1,6 @@
 //! `POST /auth/register`
 
-use crate::api::{ApiError, ApiState, ErrorBody, password, views::UserView};
+use crate::api::{ApiError, ApiState, ErrorBody, account_mail, password, views::UserView};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use smtpy_shared::{
@@ -19,10 +19,10 @@ pub struct RegisterRequest {
     pub password: String,
 }
 
-/// Creates an account. An address that has one already gets 409: registration reveals which
-/// addresses have accounts, as most services' sign-up forms do; the per-IP rate limit bounds
-/// how fast anyone can probe (the privacy-preserving alternative, "check your mail" either
-/// way, needs the verification mail, which comes with email verification).
+/// Creates an account and mails a verification link (valid 48 hours) to its address. An
+/// address that has one already gets 409: registration reveals which addresses have accounts,
+/// as most services' sign-up forms do; the per-IP rate limit bounds how fast anyone can probe
+/// (the privacy-preserving alternative would answer "check your mail" either way).
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Account created; log in next", body = UserView),
@@ -43,7 +43,13 @@ pub async fn register(state: web::Data<ApiState>, body: web::Json<RegisterReques
     // The unique violation is the answer, not a failure: keep diesel's error to look at it.
     let created = state.db.bounded(async { Ok(User::create(&mut conn, &new).await) }).await?;
     match created {
-        Ok(user) => Ok(HttpResponse::Created().json(UserView::from(&user))),
+        Ok(user) => {
+            // The account exists whatever happens to the mail: the owner can ask for another.
+            if let Err(e) = account_mail::send_verification(&mut conn, &state, &user).await {
+                tracing::error!(user = %user.id, error = %e, "cannot issue a verification link");
+            }
+            Ok(HttpResponse::Created().json(UserView::from(&user)))
+        }
         Err(e) if is_unique_violation(&e) => {
             Err(ApiError::Conflict("an account with this email exists already; log in instead".to_owned()))
         }

@@ -1,0 +1,42 @@
+//! `POST /auth/password-reset`
+
+use crate::api::{ApiError, ApiState, ErrorBody, account_mail, views::Notice};
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use smtpy_shared::{address::Address, models::User};
+use utoipa::ToSchema;
+
+/// Whose password to reset.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    /// The account's email.
+    pub email: String,
+}
+
+/// The one answer, whether or not an account has the address.
+const SENT: &str = "if an account has this address, a password-reset link is on its way to it";
+
+/// Mails a single-use password-reset link (valid one hour) if an enabled account has this
+/// address. The answer is the same either way, and the mail is queued rather than sent
+/// inline, so neither the response nor its timing tells which addresses have accounts.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "Accepted (the same for every well-formed address)", body = Notice),
+        (status = 400, description = "Not an email address", body = ErrorBody),
+    ))]
+pub async fn request_password_reset(
+    state: web::Data<ApiState>,
+    body: web::Json<PasswordResetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let email = Address::parse(&body.email).map_err(|e| ApiError::InvalidInput(format!("email: {e}")))?.to_string();
+    let mut conn = state.conn().await?;
+    let user = state.bounded(User::by_email(&mut conn, &email)).await?;
+    if let Some(user) = user.filter(|u| !u.disabled) {
+        // A failure must not change the answer, or the answer would tell that the account exists.
+        if let Err(e) = account_mail::send_password_reset(&mut conn, &state, &user).await {
+            tracing::error!(user = %user.id, error = %e, "cannot issue a password-reset link");
+        }
+    }
+    Ok(HttpResponse::Accepted().json(Notice { message: SENT.to_owned() }))
+}
