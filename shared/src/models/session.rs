@@ -140,4 +140,27 @@ impl Session {
             .await
             .map(|n| n > 0)
     }
+
+    /// Revokes all of `user_id`'s live sessions except `keep` (the caller's own, when it has
+    /// one); returns how many were revoked.
+    pub async fn revoke_all_except(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> QueryResult<usize> {
+        let live = sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now));
+        match keep {
+            Some(keep) => {
+                diesel::update(live.filter(sessions::id.ne(keep)))
+                    .set(sessions::revoked_at.eq(now))
+                    .execute(conn)
+                    .await
+            }
+            None => diesel::update(live).set(sessions::revoked_at.eq(now)).execute(conn).await,
+        }
+    }
 }
