@@ -78,9 +78,8 @@ pub struct Enrolment {
 /// Generates a secret for `user_id` (whose address is `email`) and seals it.
 pub fn enrol(seal: &SealKey, user_id: Uuid, email: &str) -> Result<Enrolment, ApiError> {
     let secret = random::<SECRET_BYTES>()?;
-    let otpauth_uri = totp(&secret, email)?
-        .to_url()
-        .map_err(|e| ApiError::Internal(format!("cannot write the otpauth URI: {e}")))?;
+    let otpauth_uri =
+        totp(&secret, email)?.to_url().map_err(|e| ApiError::Internal(format!("cannot write the otpauth URI: {e}")))?;
     let qr_svg = QrCode::with_error_correction_level(otpauth_uri.as_bytes(), EcLevel::M)
         .map_err(|e| ApiError::Internal(format!("cannot encode the QR code: {e}")))?
         .render::<svg::Color>()
@@ -108,9 +107,7 @@ pub async fn check_totp(state: &ApiState, conn: &mut Conn, row: &TotpSecret, cod
         ));
     };
     if !state.bounded(TotpSecret::spend_step(conn, row.user_id, step)).await? {
-        return Err(ApiError::InvalidTotp(
-            "this two-factor code was used already; wait for the next one".to_owned(),
-        ));
+        return Err(ApiError::InvalidTotp("this two-factor code was used already; wait for the next one".to_owned()));
     }
     Ok(())
 }

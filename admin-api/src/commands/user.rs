@@ -2,11 +2,11 @@
 
 use super::owner;
 use crate::AdminError;
+use crate::api::secrets;
 use argon2::{
     Argon2, PasswordHasher,
     password_hash::{SaltString, rand_core::OsRng},
 };
-use crate::api::secrets;
 use chrono::{TimeDelta, Utc};
 use smtpy_shared::{
     address::Address,

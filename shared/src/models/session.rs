@@ -155,10 +155,7 @@ impl Session {
             .filter(sessions::expires_at.gt(now));
         match keep {
             Some(keep) => {
-                diesel::update(live.filter(sessions::id.ne(keep)))
-                    .set(sessions::revoked_at.eq(now))
-                    .execute(conn)
-                    .await
+                diesel::update(live.filter(sessions::id.ne(keep))).set(sessions::revoked_at.eq(now)).execute(conn).await
             }
             None => diesel::update(live).set(sessions::revoked_at.eq(now)).execute(conn).await,
         }

@@ -76,7 +76,12 @@ impl TotpSecret {
 
     /// Confirms `user_id`'s pending secret with a code of time step `step`, which is spent;
     /// returns whether there was a pending secret to confirm.
-    pub async fn confirm(conn: &mut AsyncPgConnection, user_id: Uuid, step: i64, now: DateTime<Utc>) -> QueryResult<bool> {
+    pub async fn confirm(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+        step: i64,
+        now: DateTime<Utc>,
+    ) -> QueryResult<bool> {
         diesel::update(totp_secrets::table)
             .filter(totp_secrets::user_id.eq(user_id))
             .filter(totp_secrets::confirmed_at.is_null())
@@ -102,9 +107,6 @@ impl TotpSecret {
 
     /// Removes `user_id`'s secret; returns whether there was one.
     pub async fn delete_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<bool> {
-        diesel::delete(totp_secrets::table.filter(totp_secrets::user_id.eq(user_id)))
-            .execute(conn)
-            .await
-            .map(|n| n > 0)
+        diesel::delete(totp_secrets::table.filter(totp_secrets::user_id.eq(user_id))).execute(conn).await.map(|n| n > 0)
     }
 }

@@ -13,7 +13,10 @@ use smtpy_shared::models::User;
         (status = 403, description = "Missing X-CSRF-Token or read-only key", body = ErrorBody),
         (status = 404, description = "No deletion is scheduled", body = ErrorBody),
     ))]
-pub async fn cancel_deletion(state: web::Data<ApiState>, Writer(caller): Writer) -> Result<web::Json<UserView>, ApiError> {
+pub async fn cancel_deletion(
+    state: web::Data<ApiState>,
+    Writer(caller): Writer,
+) -> Result<web::Json<UserView>, ApiError> {
     let user_id = caller.user.id;
     let mut conn = state.conn().await?;
     let Some(user) = state.bounded(User::cancel_deletion(&mut conn, user_id)).await? else {

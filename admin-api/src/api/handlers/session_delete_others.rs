@@ -28,9 +28,8 @@ pub async fn delete_other_sessions(
     Writer(caller): Writer,
 ) -> Result<web::Json<RevokedSessions>, ApiError> {
     let mut conn = state.conn().await?;
-    let revoked = state
-        .bounded(Session::revoke_all_except(&mut conn, caller.user.id, caller.session_id(), Utc::now()))
-        .await?;
+    let revoked =
+        state.bounded(Session::revoke_all_except(&mut conn, caller.user.id, caller.session_id(), Utc::now())).await?;
     tracing::info!(user = %caller.user.id, revoked, "other sessions revoked");
     Ok(web::Json(RevokedSessions { revoked }))
 }
