@@ -119,9 +119,11 @@ async fn verify_turns_it_on_and_login_then_needs_a_code() {
 async fn password_alone_gets_totp_required_and_a_wrong_password_still_unauthorized() {
     let (_db, app, clock, session) = setup(T0).await;
     let (secret, _) = turn_on(&app, &clock, &session).await;
-    let r = login_with(&app, json!({})).await;
-    assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "totp_required"), "{:?}", r.body);
-    assert!(r.headers.get("set-cookie").is_none());
+    for blank in [json!({}), json!({"totp_code": null}), json!({"totp_code": "", "backup_code": " "})] {
+        let r = login_with(&app, blank.clone()).await;
+        assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "totp_required"), "{blank}: {:?}", r.body);
+        assert!(r.headers.get("set-cookie").is_none());
+    }
     // Without the password, nothing tells whether the account has two-factor on.
     let r = post(
         &app,
@@ -326,4 +328,20 @@ async fn state_conflicts_and_api_keys() {
     assert_eq!(r.status, StatusCode::CONFLICT, "verify while on: {:?}", r.body);
     // The refused enable did not touch the confirmed secret.
     assert_eq!(login_with(&app, json!({"totp_code": totp_code_b32(&second, T0 + 30)})).await.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn serve_without_the_key_file_is_a_clear_startup_error() {
+    // TOTP secrets are sealed with [secrets] key_file, so the API server needs it from the start.
+    let missing = std::env::temp_dir().join(format!("smtpy-no-key-{}/secret.key", Uuid::new_v4()));
+    let admin = smtpy_e2e::Admin::new("postgres://127.0.0.1:1/unused")
+        .unwrap()
+        .with_env([("SMTPY_SECRETS_KEY_FILE".to_owned(), missing.display().to_string())]);
+    let out = admin.output(&["serve", "--listen", "127.0.0.1:0"], None).await.unwrap();
+    assert!(!out.success, "served without a key file: {}", out.stdout);
+    assert!(
+        out.stderr.contains("secrets.key_file") && out.stderr.contains("head -c 32 /dev/urandom"),
+        "{}",
+        out.stderr
+    );
 }

@@ -56,16 +56,6 @@ impl BackupCode {
             .map(|n| n > 0)
     }
 
-    /// How many of `user_id`'s codes are unused.
-    pub async fn unused_count(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<i64> {
-        backup_codes::table
-            .filter(backup_codes::user_id.eq(user_id))
-            .filter(backup_codes::used_at.is_null())
-            .count()
-            .get_result(conn)
-            .await
-    }
-
     /// Removes all of `user_id`'s codes.
     pub async fn delete_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<usize> {
         diesel::delete(backup_codes::table.filter(backup_codes::user_id.eq(user_id))).execute(conn).await

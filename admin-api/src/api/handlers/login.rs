@@ -44,6 +44,11 @@ pub struct LoginResponse {
 /// The same answer for an unknown email, a wrong password and a disabled account, so the
 /// response does not tell which addresses have accounts.
 const WRONG: &str = "wrong email or password";
+/// A code field that was sent and is not blank (a form left empty counts as absent).
+fn given(code: Option<&str>) -> Option<&str> {
+    code.map(str::trim).filter(|c| !c.is_empty())
+}
+
 /// Stored User-Agents are cut to this many characters.
 const MAX_USER_AGENT_CHARS: usize = 512;
 
@@ -80,7 +85,7 @@ pub async fn login(
     // Only after the password: the second factor's answers must not help guess passwords.
     let totp = state.bounded(TotpSecret::for_user(&mut conn, user.id)).await?.filter(TotpSecret::is_confirmed);
     if let Some(totp) = &totp {
-        match (totp_code.as_deref(), backup_code.as_deref()) {
+        match (given(totp_code.as_deref()), given(backup_code.as_deref())) {
             (Some(code), _) => two_factor::check_totp(&state, &mut conn, totp, code).await?,
             (None, Some(code)) => two_factor::check_backup_code(&state, &mut conn, user.id, code).await?,
             (None, None) => return Err(ApiError::TotpRequired),
