@@ -74,16 +74,17 @@ impl TotpSecret {
             .optional()
     }
 
-    /// Confirms `user_id`'s pending secret with a code of time step `step`, which is spent;
-    /// returns whether there was a pending secret to confirm.
+    /// Confirms the pending secret `pending` with a code of time step `step`, which is spent;
+    /// returns false when it is no longer pending or was replaced meanwhile (by another
+    /// enable), so a code is never taken as proof for a secret it was not checked against.
     pub async fn confirm(
         conn: &mut AsyncPgConnection,
-        user_id: Uuid,
+        pending: &Self,
         step: i64,
         now: DateTime<Utc>,
     ) -> QueryResult<bool> {
-        diesel::update(totp_secrets::table)
-            .filter(totp_secrets::user_id.eq(user_id))
+        diesel::update(totp_secrets::table.find(pending.id))
+            .filter(totp_secrets::secret_sealed.eq(&pending.secret_sealed))
             .filter(totp_secrets::confirmed_at.is_null())
             .set((totp_secrets::confirmed_at.eq(now), totp_secrets::last_used_step.eq(step)))
             .execute(conn)

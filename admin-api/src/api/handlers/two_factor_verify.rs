@@ -57,7 +57,7 @@ pub async fn verify_two_factor(
     // Confirmation and the first backup codes together: two-factor is never on without them.
     let confirmed = state
         .bounded(conn.transaction(async |conn| {
-            if !TotpSecret::confirm(conn, user_id, step, now).await? {
+            if !TotpSecret::confirm(conn, &pending, step, now).await? {
                 return Ok(false);
             }
             BackupCode::replace_all(conn, user_id, &hashes).await?;
