@@ -59,6 +59,15 @@ pub enum UserCommand {
         /// The account's email.
         email: String,
     },
+    /// Create a single-use invitation code for `[api] registration = "invite"` and print it.
+    Invite {
+        /// Only this address may register with the code.
+        #[arg(long)]
+        email: Option<String>,
+        /// Days until the code expires (1 to 365).
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..=365))]
+        days: u16,
+    },
 }
 
 /// `domain` subcommands.

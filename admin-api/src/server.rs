@@ -3,14 +3,18 @@
 use crate::{AdminError, api};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use diesel_async::RunQueryDsl;
-use smtpy_shared::{Config, Db};
+use smtpy_shared::{Config, Db, sealed::SealKey};
+use std::path::Path;
 
 /// Runs the API server until it is stopped.
 pub async fn serve(config: Config) -> Result<(), AdminError> {
+    // Before binding: a missing key file is a start-up error that says how to create it.
+    let seal = SealKey::load(Path::new(&config.secrets.key_file))
+        .map_err(|e| AdminError::Invalid(format!("secrets.key_file: {e}")))?;
     let db = Db::from_config(&config.database)?;
     let listen = config.api.listen.clone();
     let mailer = api::mail::Mailer::smtp(&config.smtp).map_err(|e| AdminError::Invalid(e.to_string()))?;
-    let state = api::ApiState::new(db.clone(), &config.api).with_mailer(mailer);
+    let state = api::ApiState::new(db.clone(), &config.api, seal).with_mailer(mailer);
     tracing::info!(%listen, "smtpy-admin serving");
     HttpServer::new(move || {
         App::new()

@@ -146,8 +146,9 @@ pub struct ApiConfig {
     /// Mark the session cookie `Secure` (set when clients reach the API over TLS, e.g. through
     /// a TLS-terminating proxy).
     pub cookie_secure: bool,
-    /// Who may create an account over the API: `open` (anyone) or `closed` (only a sysadmin,
-    /// with `smtpy-admin user add`).
+    /// Who may create an account over the API: `open` (anyone), `invite` (whoever holds an
+    /// unused invitation code from `smtpy-admin user invite`) or `closed` (only a sysadmin, with
+    /// `smtpy-admin user add`).
     pub registration: String,
     /// How long a login session lasts, in hours.
     pub session_hours: u32,
@@ -322,8 +323,8 @@ impl Config {
         if self.api.listen.parse::<SocketAddr>().is_err() {
             problems.push(format!("api.listen: '{}' is not HOST:PORT", self.api.listen));
         }
-        if !matches!(self.api.registration.as_str(), "open" | "closed") {
-            problems.push(format!("api.registration: '{}' must be open or closed", self.api.registration));
+        if !matches!(self.api.registration.as_str(), "open" | "invite" | "closed") {
+            problems.push(format!("api.registration: '{}' must be open, invite or closed", self.api.registration));
         }
         if self.api.session_hours == 0 {
             problems.push("api.session_hours: must be at least 1".to_owned());
@@ -475,7 +476,7 @@ mod tests {
     #[test]
     fn api_account_settings_are_validated() {
         let env_of = env(&[
-            ("SMTPY_API_REGISTRATION", "invite"),
+            ("SMTPY_API_REGISTRATION", "invited"),
             ("SMTPY_API_SESSION_HOURS", "0"),
             ("SMTPY_API_COOKIE_SECURE", "yes"),
         ]);
@@ -487,6 +488,9 @@ mod tests {
         let ok = env(&[("SMTPY_API_REGISTRATION", "closed"), ("SMTPY_API_COOKIE_SECURE", "true")]);
         let c = Config::load(Some(&write("").0), ok, Needs::default()).unwrap_or_else(|e| panic!("{e}"));
         assert!(c.api.cookie_secure && c.api.registration == "closed" && c.api.session_hours == 720);
+        let invite = env(&[("SMTPY_API_REGISTRATION", "invite")]);
+        let c = Config::load(Some(&write("").0), invite, Needs::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.api.registration, "invite");
     }
 
     #[test]

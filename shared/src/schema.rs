@@ -42,6 +42,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    backup_codes (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        code_hash -> Bytea,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     contacts (id) {
         id -> Uuid,
         owner_id -> Uuid,
@@ -91,6 +102,19 @@ diesel::table! {
         email -> Text,
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Uuid,
+        code_hash -> Bytea,
+        email -> Nullable<Text>,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        used_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -181,6 +205,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    totp_secrets (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        secret_sealed -> Text,
+        confirmed_at -> Nullable<Timestamptz>,
+        last_used_step -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     user_preferences (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -203,6 +239,8 @@ diesel::table! {
         disabled -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        deletion_requested_at -> Nullable<Timestamptz>,
+        deletion_scheduled_at -> Nullable<Timestamptz>,
         email_verified_at -> Nullable<Timestamptz>,
     }
 }
@@ -212,11 +250,13 @@ diesel::joinable!(alias_mailboxes -> mailboxes (mailbox_id));
 diesel::joinable!(aliases -> domains (domain_id));
 diesel::joinable!(aliases -> users (owner_id));
 diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(backup_codes -> users (user_id));
 diesel::joinable!(contacts -> aliases (alias_id));
 diesel::joinable!(contacts -> users (owner_id));
 diesel::joinable!(dkim_keys -> domains (domain_id));
 diesel::joinable!(domains -> users (owner_id));
 diesel::joinable!(email_tokens -> users (user_id));
+diesel::joinable!(invitations -> users (used_by));
 diesel::joinable!(known_devices -> users (user_id));
 diesel::joinable!(mailboxes -> users (owner_id));
 diesel::joinable!(messages -> aliases (alias_id));
@@ -225,21 +265,25 @@ diesel::joinable!(messages -> users (owner_id));
 diesel::joinable!(notifications -> messages (message_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(totp_secrets -> users (user_id));
 diesel::joinable!(user_preferences -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     alias_mailboxes,
     aliases,
     api_keys,
+    backup_codes,
     contacts,
     dkim_keys,
     domains,
     email_tokens,
+    invitations,
     known_devices,
     mailboxes,
     messages,
     notifications,
     sessions,
+    totp_secrets,
     user_preferences,
     users,
 );

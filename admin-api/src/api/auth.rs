@@ -53,6 +53,15 @@ impl Caller {
             Credential::ApiKey { .. } => None,
         }
     }
+
+    /// The cookie session's id; an API key is refused. Account security (password, second
+    /// factor, deletion) is a person's business, not a script's: a leaked key must not be
+    /// enough to lock the owner out.
+    pub fn require_session(&self) -> Result<Uuid, ApiError> {
+        self.session_id().ok_or_else(|| {
+            ApiError::Forbidden("log in with your password to change account security; API keys cannot".to_owned())
+        })
+    }
 }
 
 /// An authenticated owner allowed to change state: a session with a matching CSRF token, or a

@@ -41,6 +41,26 @@ pub enum ApiError {
     /// The password was right, but the account needs its second factor (401).
     #[error("this account uses two-factor authentication; send totp_code or backup_code")]
     TotpRequired,
+    /// A TOTP code is wrong, outside the time window, or of a time step already used (401;
+    /// a session making the request stays valid).
+    #[error("{0}")]
+    InvalidTotp(String),
+    /// A backup code is unknown or spent (401; a session making the request stays valid).
+    #[error("this backup code is wrong or was used already; each code works once")]
+    InvalidBackupCode,
+    /// The password given to confirm a sensitive change is wrong (401; a session making the
+    /// request stays valid).
+    #[error("the password is wrong")]
+    WrongPassword,
+    /// Registration is invite-only and no invitation code was sent (403).
+    #[error("registration needs an invitation; send invite_code (ask the administrator for one)")]
+    InvitationRequired,
+    /// The invitation code is unknown, spent, or for another address (403).
+    #[error("{0}")]
+    InvitationInvalid(String),
+    /// The invitation code has expired (403).
+    #[error("this invitation has expired; ask the administrator for a new one")]
+    InvitationExpired,
     /// A failure on our side (500); the detail is logged, never returned.
     #[error("internal error: {0}")]
     Internal(String),
@@ -57,7 +77,9 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// `invalid_input`, `invalid_token`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `rate_limited`,
-    /// `totp_required` or `internal`.
+    /// `totp_required`, `invalid_totp`, `invalid_backup_code`, `wrong_password`,
+    /// `invitation_required`, `invitation_invalid`, `invitation_expired` or `internal`. Of the
+    /// 401s only `unauthorized` means the credential itself was refused.
     pub code: &'static str,
     /// What happened and what to do.
     pub message: String,
@@ -75,6 +97,12 @@ impl ApiError {
             Self::Conflict(_) => ("conflict", StatusCode::CONFLICT),
             Self::RateLimited { .. } => ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
             Self::TotpRequired => ("totp_required", StatusCode::UNAUTHORIZED),
+            Self::InvalidTotp(_) => ("invalid_totp", StatusCode::UNAUTHORIZED),
+            Self::InvalidBackupCode => ("invalid_backup_code", StatusCode::UNAUTHORIZED),
+            Self::WrongPassword => ("wrong_password", StatusCode::UNAUTHORIZED),
+            Self::InvitationRequired => ("invitation_required", StatusCode::FORBIDDEN),
+            Self::InvitationInvalid(_) => ("invitation_invalid", StatusCode::FORBIDDEN),
+            Self::InvitationExpired => ("invitation_expired", StatusCode::FORBIDDEN),
             Self::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -172,6 +200,12 @@ mod tests {
             (ApiError::Conflict("x".into()), "conflict", 409),
             (ApiError::RateLimited { retry_after_secs: 7 }, "rate_limited", 429),
             (ApiError::TotpRequired, "totp_required", 401),
+            (ApiError::InvalidTotp("x".into()), "invalid_totp", 401),
+            (ApiError::InvalidBackupCode, "invalid_backup_code", 401),
+            (ApiError::WrongPassword, "wrong_password", 401),
+            (ApiError::InvitationRequired, "invitation_required", 403),
+            (ApiError::InvitationInvalid("x".into()), "invitation_invalid", 403),
+            (ApiError::InvitationExpired, "invitation_expired", 403),
             (ApiError::Internal("x".into()), "internal", 500),
         ];
         for (error, code, status) in cases {

@@ -2,6 +2,7 @@
 
 pub mod account_mail;
 pub mod auth;
+pub mod clock;
 pub mod device;
 pub mod error;
 pub mod handlers;
@@ -10,6 +11,7 @@ pub mod password;
 pub mod preferences;
 pub mod secrets;
 pub mod state;
+pub mod two_factor;
 pub mod views;
 
 pub use error::{ApiError, ErrorBody};
@@ -17,8 +19,10 @@ pub use state::ApiState;
 
 use actix_web::web;
 use handlers::{
-    api_key_create, api_key_delete, api_key_list, login, logout, me, openapi, password_reset, password_reset_confirm,
-    preferences_get, preferences_put, register, session_delete, session_list, verify_email, verify_email_resend,
+    api_key_create, api_key_delete, api_key_list, deletion_cancel, deletion_request, login, logout, me, me_update,
+    openapi, password_reset, password_reset_confirm, preferences_get, preferences_put, register, session_delete,
+    session_delete_others, session_list, two_factor_backup_codes, two_factor_disable, two_factor_enable,
+    two_factor_verify, verify_email, verify_email_resend,
 };
 use utoipa::{
     Modify, OpenApi,
@@ -46,11 +50,19 @@ routes! {
     post "/auth/register" => register::register;
     post "/auth/login" => login::login;
     post "/auth/logout" => logout::logout;
+    post "/auth/2fa/enable" => two_factor_enable::enable_two_factor;
+    post "/auth/2fa/verify" => two_factor_verify::verify_two_factor;
+    post "/auth/2fa/disable" => two_factor_disable::disable_two_factor;
+    post "/auth/2fa/backup-codes" => two_factor_backup_codes::regenerate_backup_codes;
     get "/users/me" => me::me;
+    patch "/users/me" => me_update::update_me;
+    post "/users/me/deletion" => deletion_request::request_deletion;
+    delete "/users/me/deletion" => deletion_cancel::cancel_deletion;
     post "/users/api-keys" => api_key_create::create_api_key;
     get "/users/api-keys" => api_key_list::list_api_keys;
     delete "/users/api-keys/{id}" => api_key_delete::delete_api_key;
     get "/users/sessions" => session_list::list_sessions;
+    delete "/users/sessions" => session_delete_others::delete_other_sessions;
     delete "/users/sessions/{id}" => session_delete::delete_session;
     post "/auth/verify-email" => verify_email::verify_email;
     post "/auth/verify-email/resend" => verify_email_resend::resend_verification;
@@ -69,11 +81,19 @@ routes! {
         register::register,
         login::login,
         logout::logout,
+        two_factor_enable::enable_two_factor,
+        two_factor_verify::verify_two_factor,
+        two_factor_disable::disable_two_factor,
+        two_factor_backup_codes::regenerate_backup_codes,
         me::me,
+        me_update::update_me,
+        deletion_request::request_deletion,
+        deletion_cancel::cancel_deletion,
         api_key_create::create_api_key,
         api_key_list::list_api_keys,
         api_key_delete::delete_api_key,
         session_list::list_sessions,
+        session_delete_others::delete_other_sessions,
         session_delete::delete_session,
         verify_email::verify_email,
         verify_email_resend::resend_verification,

@@ -51,6 +51,19 @@ pub fn new_api_key() -> Result<NewKey, ApiError> {
     Ok(NewKey { prefix: random[..API_KEY_SHOWN_CHARS].to_owned(), hash: hash(&key), key })
 }
 
+/// A new invitation code: 128 random bits as 32 hex digits (long enough that guessing is
+/// hopeless, short enough to paste into a form), and its hash as stored.
+pub fn new_invitation_code() -> Result<(String, [u8; 32]), ApiError> {
+    let code = HEXLOWER.encode(&random_bytes()?[..16]);
+    let hash = invitation_hash(&code);
+    Ok((code, hash))
+}
+
+/// SHA-256 of an invitation code as stored, ignoring surrounding space and case.
+pub fn invitation_hash(code: &str) -> [u8; 32] {
+    hash(&code.trim().to_ascii_lowercase())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -71,5 +84,14 @@ mod tests {
         assert_eq!(k.prefix, k.key[API_KEY_PREFIX.len()..API_KEY_PREFIX.len() + 8]);
         assert!(hashes_match(&hash(&k.key), &k.hash));
         assert!(!hashes_match(&hash("smtpy_sk_other"), &k.hash));
+    }
+
+    #[test]
+    fn invitation_codes_are_128_bit_hex_and_hash_as_typed() {
+        let (code, stored) = new_invitation_code().unwrap();
+        assert_eq!(code.len(), 32);
+        assert!(code.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(hashes_match(&invitation_hash(&format!(" {} ", code.to_uppercase())), &stored));
+        assert_ne!(new_invitation_code().unwrap().0, code);
     }
 }

@@ -14,6 +14,11 @@ pub struct UserView {
     pub id: Uuid,
     /// Login and contact address.
     pub email: String,
+    /// Whether login needs a TOTP or backup code.
+    pub two_factor_enabled: bool,
+    /// When the account will be deleted, if its owner asked for that (cancel with
+    /// `DELETE /users/me/deletion` until then).
+    pub deletion_scheduled_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -22,11 +27,14 @@ pub struct UserView {
     pub email_verified: bool,
 }
 
-impl From<&User> for UserView {
-    fn from(u: &User) -> Self {
+impl UserView {
+    /// The view of `u`, whose two-factor login is on or off as `two_factor_enabled` says.
+    pub fn new(u: &User, two_factor_enabled: bool) -> Self {
         Self {
             id: u.id,
             email: u.email.clone(),
+            two_factor_enabled,
+            deletion_scheduled_at: u.deletion_scheduled_at,
             created_at: u.created_at,
             updated_at: u.updated_at,
             email_verified: u.email_verified_at.is_some(),

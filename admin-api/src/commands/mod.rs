@@ -30,6 +30,7 @@ pub async fn dispatch(db: &Db, config: &Config, command: Command) -> Result<(), 
         Command::User(UserCommand::Add { email, .. }) => user::add(&mut conn, &email, &read_password()?).await,
         Command::User(UserCommand::List) => user::list(&mut conn).await,
         Command::User(UserCommand::Disable { email }) => user::disable(&mut conn, &email).await,
+        Command::User(UserCommand::Invite { email, days }) => user::invite(&mut conn, email.as_deref(), days).await,
         Command::Domain(DomainCommand::Add { name, owner, verified }) => {
             domain::add(&mut conn, &name, &owner, verified).await
         }

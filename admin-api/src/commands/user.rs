@@ -2,14 +2,16 @@
 
 use super::owner;
 use crate::AdminError;
+use crate::api::secrets;
 use argon2::{
     Argon2, PasswordHasher,
     password_hash::{SaltString, rand_core::OsRng},
 };
+use chrono::{TimeDelta, Utc};
 use smtpy_shared::{
     address::Address,
     db::{Conn, is_unique_violation},
-    models::{NewUser, User},
+    models::{Invitation, NewInvitation, NewUser, User},
 };
 
 /// Passwords shorter than this are refused (P4: at least 12 characters).
@@ -48,5 +50,20 @@ pub async fn disable(conn: &mut Conn, email: &str) -> Result<(), AdminError> {
     let user = owner(conn, email).await?;
     User::set_disabled(conn, user.id, true).await?;
     println!("disabled user {}", user.email);
+    Ok(())
+}
+
+/// Stores a new invitation (its hash only) and prints the code: the one time it is shown.
+pub async fn invite(conn: &mut Conn, email: Option<&str>, days: u16) -> Result<(), AdminError> {
+    let email = email.map(Address::parse).transpose()?.map(|a| a.to_string());
+    let (code, hash) = secrets::new_invitation_code().map_err(|e| AdminError::Internal(e.to_string()))?;
+    let expires_at = Utc::now() + TimeDelta::days(i64::from(days));
+    Invitation::create(conn, &NewInvitation { code_hash: &hash, email: email.as_deref(), expires_at }).await?;
+    println!("{code}");
+    eprintln!(
+        "invitation for {} valid until {} (single use; register with invite_code)",
+        email.as_deref().unwrap_or("any address"),
+        expires_at.format("%Y-%m-%d %H:%M UTC")
+    );
     Ok(())
 }

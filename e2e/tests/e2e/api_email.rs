@@ -52,7 +52,8 @@ pub async fn app_on(api: ApiConfig, mailer: Mailer) -> (TestDb, impl ApiApp) {
     let test_db = TestDb::create().await.unwrap();
     let db = Db::new(test_db.url(), 4, Duration::from_secs(10)).unwrap();
     db.migrate().await.unwrap();
-    let state = smtpy_admin::api::ApiState::new(db, &api).with_mailer(mailer);
+    let seal = smtpy_shared::sealed::SealKey::from_bytes(&crate::api_support::SEAL_KEY).unwrap();
+    let state = smtpy_admin::api::ApiState::new(db, &api, seal).with_mailer(mailer);
     let app = test::init_service(App::new().service(smtpy_admin::api::scope(state))).await;
     (test_db, app)
 }

@@ -9,9 +9,10 @@ use actix_web::{
     test::{self, TestRequest},
 };
 use serde_json::{Value, json};
+use smtpy_admin::api::clock::{Clock, SystemClock};
 use smtpy_e2e::TestDb;
-use smtpy_shared::{Db, config::ApiConfig};
-use std::time::Duration;
+use smtpy_shared::{Db, config::ApiConfig, sealed::SealKey};
+use std::{sync::Arc, time::Duration};
 
 /// The app as `actix_web::test::init_service` gives it.
 pub trait ApiApp: Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error> {}
@@ -22,13 +23,23 @@ impl<S> ApiApp for S where S: Service<actix_http::Request, Response = ServiceRes
 /// A strong enough password for every test account.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A fresh database (created and migrated) and the app on it.
+/// The key the test apps seal TOTP secrets with (a test fixture, not a secret).
+pub const SEAL_KEY: [u8; 32] = [0x5e; 32];
+
+/// A fresh database (created and migrated) and the app on it, with the default `[api]`
+/// settings and the system clock.
 pub async fn app() -> (TestDb, impl ApiApp) {
+    app_with(ApiConfig::default(), Arc::new(SystemClock)).await
+}
+
+/// As [`app`], with `config` as `[api]` and the time from `clock`.
+pub async fn app_with(config: ApiConfig, clock: Arc<dyn Clock>) -> (TestDb, impl ApiApp) {
     let test_db = TestDb::create().await.unwrap();
     let db = Db::new(test_db.url(), 4, Duration::from_secs(10)).unwrap();
     // Idempotent; applies any migration the prebuilt `smtpy-admin` binary did not know yet.
     db.migrate().await.unwrap();
-    let state = smtpy_admin::api::ApiState::new(db, &ApiConfig::default());
+    let seal = SealKey::from_bytes(&SEAL_KEY).unwrap();
+    let state = smtpy_admin::api::ApiState::new(db, &config, seal).with_clock(clock);
     let app = test::init_service(App::new().service(smtpy_admin::api::scope(state))).await;
     (test_db, app)
 }
@@ -146,6 +157,11 @@ where
     let r =
         send(app, Method::POST, "/api/v1/auth/login", &As::Nobody, Some(json!({"email": email, "password": PASSWORD})))
             .await;
+    session_of(r)
+}
+
+/// The session a successful login reply sets up.
+pub fn session_of(r: Reply) -> Login {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let set_cookie = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
     let cookie = set_cookie.strip_prefix("smtpy_session=").unwrap().split(';').next().unwrap().to_owned();
@@ -171,4 +187,21 @@ where
         send(app, Method::POST, "/api/v1/users/api-keys", who, Some(json!({"name": "script", "scope": scope}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.body
+}
+
+/// The RFC 6238 code (HMAC-SHA-1, 6 digits, 30-second steps) of `key` at unix time `unix`,
+/// computed here (RFC 4226 §5.3 dynamic truncation), independently of the server's TOTP crate.
+pub fn totp_code(key: &[u8], unix: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).unwrap();
+    mac.update(&u64::try_from(unix / 30).unwrap().to_be_bytes());
+    let digest = mac.finalize().into_bytes();
+    let offset = usize::from(digest[19] & 0x0f);
+    let value = u32::from_be_bytes([digest[offset] & 0x7f, digest[offset + 1], digest[offset + 2], digest[offset + 3]]);
+    format!("{:06}", value % 1_000_000)
+}
+
+/// The code for the base32 `secret` that `POST /auth/2fa/enable` returned, at `unix`.
+pub fn totp_code_b32(secret: &str, unix: i64) -> String {
+    totp_code(&data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap(), unix)
 }

@@ -3,6 +3,8 @@
 //! `cargo nextest run -p smtpy-e2e`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_2fa;
+mod api_account;
 mod api_auth;
 mod api_email;
 mod api_errors;

@@ -141,17 +141,23 @@ impl Session {
             .map(|n| n > 0)
     }
 
-    /// Revokes every live session of `user_id` (after a password reset); returns how many.
-    pub async fn revoke_all_for_user(
+    /// Revokes all of `user_id`'s live sessions except `keep` (the caller's own, when it has
+    /// one); returns how many were revoked.
+    pub async fn revoke_all_except(
         conn: &mut AsyncPgConnection,
         user_id: Uuid,
+        keep: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> QueryResult<usize> {
-        diesel::update(sessions::table)
+        let live = sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null())
-            .set(sessions::revoked_at.eq(now))
-            .execute(conn)
-            .await
+            .filter(sessions::expires_at.gt(now));
+        match keep {
+            Some(keep) => {
+                diesel::update(live.filter(sessions::id.ne(keep))).set(sessions::revoked_at.eq(now)).execute(conn).await
+            }
+            None => diesel::update(live).set(sessions::revoked_at.eq(now)).execute(conn).await,
+        }
     }
 }

@@ -24,6 +24,10 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     /// When the owner proved the address receives mail; `None` until then.
     pub email_verified_at: Option<DateTime<Utc>>,
+    /// When the owner asked for the account to be deleted; `None` when no deletion is pending.
+    pub deletion_requested_at: Option<DateTime<Utc>>,
+    /// When the pending deletion becomes due (the end of the grace period).
+    pub deletion_scheduled_at: Option<DateTime<Utc>>,
 }
 
 /// Insert form for [`User`].
@@ -85,12 +89,43 @@ impl User {
         }
     }
 
-    /// Replaces the password hash.
-    pub async fn set_password_hash(conn: &mut AsyncPgConnection, id: Uuid, password_hash: &str) -> QueryResult<bool> {
+    /// Replaces the account's password hash; returns the updated account.
+    pub async fn set_password_hash(conn: &mut AsyncPgConnection, id: Uuid, password_hash: &str) -> QueryResult<Self> {
         diesel::update(users::table.find(id))
             .set(users::password_hash.eq(password_hash))
-            .execute(conn)
+            .returning(Self::as_returning())
+            .get_result(conn)
             .await
-            .map(|n| n > 0)
+    }
+
+    /// Records a deletion request made at `requested_at`, due at `scheduled_at`, unless one is
+    /// pending already; returns the updated account, or `None` when one was pending.
+    pub async fn request_deletion(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        requested_at: DateTime<Utc>,
+        scheduled_at: DateTime<Utc>,
+    ) -> QueryResult<Option<Self>> {
+        diesel::update(users::table.find(id))
+            .filter(users::deletion_requested_at.is_null())
+            .set((users::deletion_requested_at.eq(requested_at), users::deletion_scheduled_at.eq(scheduled_at)))
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
+    }
+
+    /// Cancels a pending deletion; returns the updated account, or `None` when none was pending.
+    pub async fn cancel_deletion(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {
+        diesel::update(users::table.find(id))
+            .filter(users::deletion_requested_at.is_not_null())
+            .set((
+                users::deletion_requested_at.eq(None::<DateTime<Utc>>),
+                users::deletion_scheduled_at.eq(None::<DateTime<Utc>>),
+            ))
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::api::{
     ApiError, ApiState, ErrorBody, account_mail, auth::SESSION_COOKIE, device::device_label, password, secrets,
-    views::UserView,
+    two_factor, views::UserView,
 };
 use actix_web::{
     HttpRequest, HttpResponse,
@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use smtpy_shared::{
     address::Address,
-    models::{NewSession, Session, User},
+    models::{NewSession, Session, TotpSecret, User},
 };
 use utoipa::ToSchema;
 
@@ -25,6 +25,10 @@ pub struct LoginRequest {
     pub email: String,
     /// Its password.
     pub password: String,
+    /// The current code from the authenticator app, when two-factor login is on.
+    pub totp_code: Option<String>,
+    /// One of the backup codes instead (each works once), when two-factor login is on.
+    pub backup_code: Option<String>,
 }
 
 /// A new session: the cookie is set; the CSRF token goes in `X-CSRF-Token` on every request
@@ -40,23 +44,32 @@ pub struct LoginResponse {
 /// The same answer for an unknown email, a wrong password and a disabled account, so the
 /// response does not tell which addresses have accounts.
 const WRONG: &str = "wrong email or password";
+/// A code field that was sent and is not blank (a form left empty counts as absent).
+fn given(code: Option<&str>) -> Option<&str> {
+    code.map(str::trim).filter(|c| !c.is_empty())
+}
+
 /// Stored User-Agents are cut to this many characters.
 const MAX_USER_AGENT_CHARS: usize = 512;
 
 /// Logs in: sets the `smtpy_session` cookie (`HttpOnly`, `SameSite=Lax`, `Secure` when
-/// `[api] cookie_secure`).
+/// `[api] cookie_secure`). With two-factor login on, the password alone answers 401
+/// `totp_required`; send it again with `totp_code` (a code is accepted once: a second login
+/// in the same 30 seconds waits for the next code) or `backup_code`.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in; the session cookie is set", body = LoginResponse),
         (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Wrong email or password", body = ErrorBody),
+        (status = 401, description = "Wrong email or password (`unauthorized`); second factor needed \
+            (`totp_required`); wrong or reused TOTP code (`invalid_totp`); wrong or spent backup code \
+            (`invalid_backup_code`)", body = ErrorBody),
     ))]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<ApiState>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let LoginRequest { email, password } = body.into_inner();
+    let LoginRequest { email, password, totp_code, backup_code } = body.into_inner();
     let mut conn = state.conn().await?;
     let user = match Address::parse(&email) {
         Ok(address) => state.bounded(User::by_email(&mut conn, &address.to_string())).await?,
@@ -69,6 +82,15 @@ pub async fn login(
     let Some(user) = user.filter(|u| !u.disabled) else {
         return Err(ApiError::Unauthorized(WRONG.to_owned()));
     };
+    // Only after the password: the second factor's answers must not help guess passwords.
+    let totp = state.bounded(TotpSecret::for_user(&mut conn, user.id)).await?.filter(TotpSecret::is_confirmed);
+    if let Some(totp) = &totp {
+        match (given(totp_code.as_deref()), given(backup_code.as_deref())) {
+            (Some(code), _) => two_factor::check_totp(&state, &mut conn, totp, code).await?,
+            (None, Some(code)) => two_factor::check_backup_code(&state, &mut conn, user.id, code).await?,
+            (None, None) => return Err(ApiError::TotpRequired),
+        }
+    }
 
     let (token, csrf_token) = (secrets::new_token()?, secrets::new_token()?);
     let (token_hash, csrf_token_hash) = (secrets::hash(&token), secrets::hash(&csrf_token));
@@ -103,5 +125,5 @@ pub async fn login(
         .same_site(SameSite::Lax)
         .max_age(CookieDuration::seconds(state.session_ttl.num_seconds()))
         .finish();
-    Ok(HttpResponse::Ok().cookie(cookie).json(LoginResponse { user: UserView::from(&user), csrf_token }))
+    Ok(HttpResponse::Ok().cookie(cookie).json(LoginResponse { user: UserView::new(&user, totp.is_some()), csrf_token }))
 }

@@ -42,7 +42,7 @@ pub async fn confirm_password_reset(
         .transaction(async |conn| {
             let spent = account_mail::spend_token(conn, state_ref, TokenPurpose::PasswordReset, &token, now).await?;
             User::set_password_hash(conn, spent.user_id, &password_hash).await?;
-            let revoked = Session::revoke_all_for_user(conn, spent.user_id, now).await?;
+            let revoked = Session::revoke_all_except(conn, spent.user_id, None, now).await?;
             User::mark_email_verified(conn, spent.user_id, &spent.email, now).await?;
             Ok::<_, ApiError>((spent.user_id, revoked))
         })

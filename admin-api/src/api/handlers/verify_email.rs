@@ -1,6 +1,6 @@
 //! `POST /auth/verify-email`
 
-use crate::api::{ApiError, ApiState, ErrorBody, account_mail, views::UserView};
+use crate::api::{ApiError, ApiState, ErrorBody, account_mail, two_factor, views::UserView};
 use actix_web::web;
 use chrono::Utc;
 use serde::Deserialize;
@@ -34,5 +34,6 @@ pub async fn verify_email(
         .await?
         .ok_or_else(|| ApiError::InvalidToken("this link was for an address the account no longer has".to_owned()))?;
     tracing::info!(user = %user.id, "email address verified");
-    Ok(web::Json(UserView::from(&user)))
+    let two_factor = two_factor::is_enabled(&state, &mut conn, user.id).await?;
+    Ok(web::Json(UserView::new(&user, two_factor)))
 }
