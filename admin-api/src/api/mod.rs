@@ -1,11 +1,15 @@
 //! The owner API under `/api/v1`: routes, their OpenAPI document, and what they share.
 
+pub mod activity;
 pub mod auth;
+pub mod client;
 pub mod device;
 pub mod error;
 pub mod handlers;
+pub mod limits;
 pub mod password;
 pub mod secrets;
+pub mod security;
 pub mod state;
 pub mod views;
 
@@ -14,7 +18,8 @@ pub use state::ApiState;
 
 use actix_web::web;
 use handlers::{
-    api_key_create, api_key_delete, api_key_list, login, logout, me, openapi, register, session_delete, session_list,
+    activity_log_export, activity_log_list, api_key_create, api_key_delete, api_key_list, login, logout, me, openapi,
+    register, session_delete, session_list,
 };
 use utoipa::{
     Modify, OpenApi,
@@ -48,6 +53,8 @@ routes! {
     delete "/users/api-keys/{id}" => api_key_delete::delete_api_key;
     get "/users/sessions" => session_list::list_sessions;
     delete "/users/sessions/{id}" => session_delete::delete_session;
+    get "/activity-logs" => activity_log_list::list_activity_logs;
+    get "/activity-logs/export" => activity_log_export::export_activity_logs;
 }
 
 /// The OpenAPI document.
@@ -65,6 +72,8 @@ routes! {
         api_key_delete::delete_api_key,
         session_list::list_sessions,
         session_delete::delete_session,
+        activity_log_list::list_activity_logs,
+        activity_log_export::export_activity_logs,
     ),
     modifiers(&SecuritySchemes),
 )]

@@ -1,8 +1,16 @@
 //! What every handler shares: the database and the settings from `[api]`.
 
-use super::ApiError;
+use super::{
+    ApiError,
+    limits::{RateLimiter, system_clock},
+};
 use chrono::TimeDelta;
-use smtpy_shared::{Db, config::ApiConfig, db::Conn};
+use ipnet::IpNet;
+use smtpy_shared::{
+    Db,
+    config::{ApiConfig, parse_network},
+    db::Conn,
+};
 use std::future::Future;
 
 /// Shared state of the `/api/v1` scope.
@@ -16,6 +24,12 @@ pub struct ApiState {
     pub registration_open: bool,
     /// How long a session lasts.
     pub session_ttl: TimeDelta,
+    /// Origins allowed to call the API from a browser with credentials (CORS).
+    pub cors_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The rate limits (`state.limits.check(&state.db, Limit::..., &[...])`).
+    pub limits: RateLimiter,
 }
 
 impl ApiState {
@@ -26,6 +40,9 @@ impl ApiState {
             cookie_secure: config.cookie_secure,
             registration_open: config.registration == "open",
             session_ttl: TimeDelta::hours(i64::from(config.session_hours)),
+            cors_origins: config.cors_origins.clone(),
+            trusted_proxies: config.trusted_proxies.iter().filter_map(|p| parse_network(p)).collect(),
+            limits: RateLimiter::new(config, system_clock()),
         }
     }
 

@@ -2,16 +2,20 @@
 //! process with `actix_web::test`.
 
 use actix_web::{
-    App,
     body::BoxBody,
     dev::{Service, ServiceResponse},
     http::{Method, StatusCode, header},
     test::{self, TestRequest},
 };
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
+use smtpy_admin::api::{ApiState, limits::RateLimiter};
 use smtpy_e2e::TestDb;
 use smtpy_shared::{Db, config::ApiConfig};
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 /// The app as `actix_web::test::init_service` gives it.
 pub trait ApiApp: Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error> {}
@@ -22,15 +26,67 @@ impl<S> ApiApp for S where S: Service<actix_http::Request, Response = ServiceRes
 /// A strong enough password for every test account.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A fresh database (created and migrated) and the app on it.
+/// `[api]` as the tests use it by default: the production defaults with every rate limit off,
+/// since test requests share one client address (tests of the limits use [`app_with`]).
+pub fn test_config() -> ApiConfig {
+    let off = || "off".to_owned();
+    ApiConfig {
+        rate_limit_login: off(),
+        rate_limit_register: off(),
+        rate_limit_password_reset: off(),
+        rate_limit_verification_resend: off(),
+        rate_limit_two_factor: off(),
+        ..ApiConfig::default()
+    }
+}
+
+/// A fresh database (created and migrated) and the app on it, configured by [`test_config`].
 pub async fn app() -> (TestDb, impl ApiApp) {
+    app_with(test_config(), None).await
+}
+
+/// A fresh database and the app on it with `config`, and `clock` for the rate limits (the
+/// system clock when `None`).
+pub async fn app_with(config: ApiConfig, clock: Option<&TestClock>) -> (TestDb, impl ApiApp + use<>) {
     let test_db = TestDb::create().await.unwrap();
-    let db = Db::new(test_db.url(), 4, Duration::from_secs(10)).unwrap();
+    let app = instance(test_db.url(), config, clock).await;
+    (test_db, app)
+}
+
+/// One more app instance on the database at `url`, as a second API server behind a load
+/// balancer would be: its own pool and state, the same tables. The app is the one
+/// `smtpy-admin serve` runs (`server::app`), middleware included.
+pub async fn instance(url: &str, config: ApiConfig, clock: Option<&TestClock>) -> impl ApiApp + use<> {
+    let db = Db::new(url, 4, Duration::from_secs(10)).unwrap();
     // Idempotent; applies any migration the prebuilt `smtpy-admin` binary did not know yet.
     db.migrate().await.unwrap();
-    let state = smtpy_admin::api::ApiState::new(db, &ApiConfig::default());
-    let app = test::init_service(App::new().service(smtpy_admin::api::scope(state))).await;
-    (test_db, app)
+    let mut state = ApiState::new(db, &config);
+    if let Some(clock) = clock {
+        state.limits = RateLimiter::new(&config, clock.clock());
+    }
+    test::init_service(smtpy_admin::server::app(state)).await
+}
+
+/// A clock that stands still until a test moves it.
+#[derive(Clone)]
+pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    /// A clock at `at` (RFC 3339).
+    pub fn at(at: &str) -> Self {
+        Self(Arc::new(Mutex::new(DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&Utc))))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: TimeDelta) {
+        *self.0.lock().unwrap() += by;
+    }
+
+    /// The clock as the rate limiter takes it.
+    pub fn clock(&self) -> smtpy_admin::api::limits::Clock {
+        let now = self.0.clone();
+        Arc::new(move || *now.lock().unwrap())
+    }
 }
 
 /// How a request authenticates.
@@ -91,6 +147,11 @@ pub async fn send<S>(app: &S, method: Method, path: &str, who: &As, body: Option
 where
     S: ApiApp,
 {
+    read(test::call_service(app, request(method, path, who, body).to_request()).await).await
+}
+
+/// A request with a JSON body (or none), for a test to add to (peer address, headers).
+pub fn request(method: Method, path: &str, who: &As, body: Option<Value>) -> TestRequest {
     let mut req = TestRequest::default().method(method).uri(path);
     req = match who {
         As::Nobody => req,
@@ -106,6 +167,14 @@ where
     if let Some(body) = body {
         req = req.set_json(body);
     }
+    req
+}
+
+/// Sends a request built with [`request`] and reads the reply.
+pub async fn call<S>(app: &S, req: TestRequest) -> Reply
+where
+    S: ApiApp,
+{
     read(test::call_service(app, req.to_request()).await).await
 }
 

@@ -1,20 +1,24 @@
 //! Rows of each table and the queries on them, side by side; query functions take a
 //! connection so they compose inside a transaction.
 
+pub mod activity_log;
 pub mod alias;
 pub mod api_key;
 pub mod contact;
 pub mod dkim_key;
 pub mod domain;
 pub mod mailbox;
+pub mod rate_limit;
 pub mod session;
 pub mod user;
 
+pub use activity_log::{ActivityAction, ActivityFilter, ActivityLog, NewActivityLog};
 pub use alias::{Alias, AliasMode, AliasWithTargets, NewAlias};
 pub use api_key::{ApiKey, ApiKeyScope, NewApiKey};
 pub use contact::Contact;
 pub use dkim_key::{DkimKey, DomainDkimKey, NewDkimKey};
 pub use domain::{Domain, NewDomain};
 pub use mailbox::{Mailbox, NewMailbox};
+pub use rate_limit::RateLimitCounter;
 pub use session::{NewSession, Session};
 pub use user::{NewUser, User};

@@ -1,6 +1,12 @@
 //! `POST /auth/register`
 
-use crate::api::{ApiError, ApiState, ErrorBody, password, views::UserView};
+use crate::api::{
+    ApiError, ApiState, ErrorBody,
+    client::ClientInfo,
+    limits::{Limit, RateKey},
+    password,
+    views::UserView,
+};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use smtpy_shared::{
@@ -29,11 +35,17 @@ pub struct RegisterRequest {
         (status = 400, description = "Bad email or weak password", body = ErrorBody),
         (status = 403, description = "Registration is closed", body = ErrorBody),
         (status = 409, description = "An account with this email exists", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = ErrorBody),
     ))]
-pub async fn register(state: web::Data<ApiState>, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    client: ClientInfo,
+    state: web::Data<ApiState>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
     if !state.registration_open {
         return Err(ApiError::Forbidden("registration is closed; ask the administrator for an account".to_owned()));
     }
+    state.limits.check(&state.db, Limit::Register, &[RateKey::ip(client.ip)]).await?;
     let RegisterRequest { email, password } = body.into_inner();
     let email = Address::parse(&email).map_err(|e| ApiError::InvalidInput(format!("email: {e}")))?.to_string();
     password::check_strength(&password)?;
