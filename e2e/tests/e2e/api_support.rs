@@ -241,3 +241,39 @@ where
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.body
 }
+
+/// A response whose body is not necessarily JSON (CSV, a refused preflight), read whole.
+#[derive(Debug)]
+pub struct RawReply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: header::HeaderMap,
+    /// The body.
+    pub body: String,
+}
+
+/// Sends a request built with [`request`] and reads the reply without parsing it.
+pub async fn call_raw<S>(app: &S, req: TestRequest) -> RawReply
+where
+    S: ApiApp,
+{
+    let resp = test::call_service(app, req.to_request()).await;
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let body = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    RawReply { status, headers, body }
+}
+
+/// A client address, for tests where the address matters (rate limits, logs).
+pub fn peer(ip: &str) -> std::net::SocketAddr {
+    std::net::SocketAddr::new(ip.parse().unwrap(), 40_000)
+}
+
+/// A login attempt for `email` with `password` from `ip`.
+pub async fn login_attempt<S>(app: &S, email: &str, password: &str, ip: &str) -> Reply
+where
+    S: ApiApp,
+{
+    let body = json!({"email": email, "password": password});
+    call(app, request(Method::POST, "/api/v1/auth/login", &As::Nobody, Some(body)).peer_addr(peer(ip))).await
+}

@@ -6,6 +6,7 @@
 mod api_auth;
 mod api_errors;
 mod api_keys;
+mod api_rate_limits;
 mod api_support;
 mod bounces;
 mod catch_all;
