@@ -56,7 +56,11 @@ pub fn app(
         // One body type for every response, whatever the middleware above made of it.
         .wrap_fn(|req, service| {
             let response = service.call(req);
-            async move { response.await.map(ServiceResponse::map_into_boxed_body) }
+            async move {
+                let mut response = response.await?;
+                api::security::drop_stray_cors_headers(response.headers_mut());
+                Ok(response.map_into_boxed_body())
+            }
         })
 }
 

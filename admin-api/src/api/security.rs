@@ -3,7 +3,10 @@
 use super::auth::CSRF_HEADER;
 use actix_cors::Cors;
 use actix_web::{
-    http::{Method, header},
+    http::{
+        Method,
+        header::{self, HeaderMap},
+    },
     middleware::DefaultHeaders,
 };
 
@@ -39,4 +42,14 @@ pub fn cors(origins: &[String]) -> Cors {
         .block_on_origin_mismatch(false)
         .max_age(3600);
     origins.iter().fold(cors, |cors, origin| cors.allowed_origin(origin))
+}
+
+/// actix-cors adds `Access-Control-Allow-Credentials` and `-Expose-Headers` to every response,
+/// even one for an origin it did not allow. They are harmless without `-Allow-Origin`, but a
+/// response to an unlisted origin (or to no origin) should say nothing about CORS at all.
+pub fn drop_stray_cors_headers(headers: &mut HeaderMap) {
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+        headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
+    }
 }

@@ -7,6 +7,7 @@ mod api_auth;
 mod api_errors;
 mod api_keys;
 mod api_rate_limits;
+mod api_security_headers;
 mod api_support;
 mod bounces;
 mod catch_all;
