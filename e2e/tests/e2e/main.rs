@@ -3,6 +3,7 @@
 //! `cargo nextest run -p smtpy-e2e`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api_activity_logs;
 mod api_auth;
 mod api_errors;
 mod api_keys;
