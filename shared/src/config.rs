@@ -138,8 +138,8 @@ impl Default for MilterConfig {
 pub struct ApiConfig {
     /// Address the HTTP API listens on.
     pub listen: String,
-    /// Mark the session cookie `Secure` (set when clients reach the API over TLS, e.g. through
-    /// a TLS-terminating proxy).
+    /// Clients reach the API over TLS (directly or through a TLS-terminating proxy): mark the
+    /// session cookie `Secure` and send `Strict-Transport-Security`.
     pub cookie_secure: bool,
     /// Who may create an account over the API: `open` (anyone) or `closed` (only a sysadmin,
     /// with `smtpy-admin user add`).
@@ -438,8 +438,8 @@ fn check_origin(origin: &str) -> Result<(), String> {
         }
         _ => rest,
     };
-    let host_ok = !host.is_empty()
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    let host_ok =
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
     if host_ok && origin == origin.to_ascii_lowercase() { Ok(()) } else { Err(expected()) }
 }
 
@@ -606,7 +606,8 @@ mod tests {
             ("SMTPY_API_CORS_ORIGINS", "https://app.example.org,*,https://x.example.org/path"),
             ("SMTPY_API_TRUSTED_PROXIES", "10.0.0.0/8,proxy.example.org"),
         ]);
-        let e = Config::load(Some(&write("").0), env_of, Needs::default()).err().map(|e| e.problems).unwrap_or_default();
+        let e =
+            Config::load(Some(&write("").0), env_of, Needs::default()).err().map(|e| e.problems).unwrap_or_default();
         let joined = e.join("\n");
         for key in ["api.rate_limit_login", "api.cors_origins[1]", "api.cors_origins[2]", "api.trusted_proxies[1]"] {
             assert!(joined.contains(key), "{key} not reported: {joined}");

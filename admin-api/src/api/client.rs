@@ -59,8 +59,7 @@ fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted_proxies: &[IpNet]) ->
             break;
         }
         // Some proxies append the port; anything unparsable ends the chain at the last good hop.
-        let Some(ip) = entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
-        else {
+        let Some(ip) = entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip())) else {
             break;
         };
         client = ip;

@@ -51,7 +51,8 @@ pub enum Limit {
 
 impl Limit {
     /// Every limit.
-    pub const ALL: [Self; 5] = [Self::Login, Self::Register, Self::PasswordReset, Self::VerificationResend, Self::TwoFactor];
+    pub const ALL: [Self; 5] =
+        [Self::Login, Self::Register, Self::PasswordReset, Self::VerificationResend, Self::TwoFactor];
 
     /// The `bucket` its counters are stored under.
     pub fn bucket(self) -> &'static str {
@@ -210,9 +211,15 @@ mod tests {
     fn windows_are_aligned_to_the_epoch() {
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
         let minute = Rate { max: 5, window_secs: 60 };
-        assert_eq!(window(minute, at("2026-11-26T10:15:42.5Z")).unwrap(), (at("2026-11-26T10:15:00Z"), at("2026-11-26T10:16:00Z")));
+        assert_eq!(
+            window(minute, at("2026-11-26T10:15:42.5Z")).unwrap(),
+            (at("2026-11-26T10:15:00Z"), at("2026-11-26T10:16:00Z"))
+        );
         let day = Rate { max: 5, window_secs: 86_400 };
-        assert_eq!(window(day, at("2026-11-26T23:59:59Z")).unwrap(), (at("2026-11-26T00:00:00Z"), at("2026-11-27T00:00:00Z")));
+        assert_eq!(
+            window(day, at("2026-11-26T23:59:59Z")).unwrap(),
+            (at("2026-11-26T00:00:00Z"), at("2026-11-27T00:00:00Z"))
+        );
     }
 
     #[test]

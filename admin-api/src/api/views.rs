@@ -265,5 +265,9 @@ fn rfc3339(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(value.trim())
         .or_else(|e| if value.contains(' ') { DateTime::parse_from_rfc3339(&value.replace(' ', "+")) } else { Err(e) })
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| ApiError::InvalidInput(format!("{name}: '{value}' is not an RFC 3339 time ({e}), e.g. 2026-11-26T10:00:00Z")))
+        .map_err(|e| {
+            ApiError::InvalidInput(format!(
+                "{name}: '{value}' is not an RFC 3339 time ({e}), e.g. 2026-11-26T10:00:00Z"
+            ))
+        })
 }

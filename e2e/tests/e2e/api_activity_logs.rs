@@ -42,13 +42,17 @@ async fn api_activity_logs_record_each_action() {
     assert_eq!(send(&app, Method::DELETE, &path, &laptop.with_csrf(), None).await.status, StatusCode::NO_CONTENT);
     let phone = login(&app, "owner@example.org").await;
     let phone_sessions = send(&app, Method::GET, "/api/v1/users/sessions", &phone.without_csrf(), None).await;
-    let phone_id = phone_sessions.body["items"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let phone_id =
+        phone_sessions.body["items"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     let path = format!("/api/v1/users/sessions/{phone_id}");
     assert_eq!(send(&app, Method::DELETE, &path, &laptop.with_csrf(), None).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(send(&app, Method::POST, "/api/v1/auth/logout", &laptop.with_csrf(), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(&app, Method::POST, "/api/v1/auth/logout", &laptop.with_csrf(), None).await.status,
+        StatusCode::NO_CONTENT
+    );
     // A refused login for an address without an account is recorded nowhere.
     let unknown = login_attempt(&app, "nobody@example.org", PASSWORD, "198.51.100.9").await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
@@ -69,7 +73,10 @@ async fn api_activity_logs_record_each_action() {
             "login_failed",
         ]
     );
-    assert_eq!((r.body["total"].as_i64(), r.body["page"].as_i64(), r.body["per_page"].as_i64()), (Some(8), Some(1), Some(50)));
+    assert_eq!(
+        (r.body["total"].as_i64(), r.body["page"].as_i64(), r.body["per_page"].as_i64()),
+        (Some(8), Some(1), Some(50))
+    );
     let items = r.body["items"].as_array().unwrap();
     let entry = |action: &str| items.iter().rev().find(|e| e["action"] == action).unwrap();
     let failed = entry("login_failed");
@@ -124,8 +131,12 @@ async fn api_activity_logs_filters_and_pages() {
         pages.push(logs(&app, &who, &format!("?per_page=3&page={n}")).await);
     }
     let [one, two, three, four] = <[_; 4]>::try_from(pages).unwrap();
-    assert_eq!((one.body["total"].as_i64(), one.body["per_page"].as_i64(), three.body["page"].as_i64()), (Some(7), Some(3), Some(3)));
-    let sizes: Vec<usize> = [&one, &two, &three, &four].iter().map(|r| r.body["items"].as_array().unwrap().len()).collect();
+    assert_eq!(
+        (one.body["total"].as_i64(), one.body["per_page"].as_i64(), three.body["page"].as_i64()),
+        (Some(7), Some(3), Some(3))
+    );
+    let sizes: Vec<usize> =
+        [&one, &two, &three, &four].iter().map(|r| r.body["items"].as_array().unwrap().len()).collect();
     assert_eq!(sizes, [3, 3, 1, 0]);
     let ids: Vec<&Value> =
         [&one, &two, &three].iter().flat_map(|r| r.body["items"].as_array().unwrap()).map(|e| &e["id"]).collect();
@@ -225,7 +236,8 @@ async fn api_activity_logs_of_another_user_are_invisible() {
         assert_eq!(actions(&r.body), expected, "{query}");
         assert_eq!(r.body["total"].as_i64(), Some(expected.len() as i64), "{query}");
     }
-    let export = call_raw(&app, request(Method::GET, "/api/v1/activity-logs/export", &alice.without_csrf(), None)).await;
+    let export =
+        call_raw(&app, request(Method::GET, "/api/v1/activity-logs/export", &alice.without_csrf(), None)).await;
     assert!(!export.body.contains(bobs_key["id"].as_str().unwrap()), "{}", export.body);
     assert!(!export.body.contains("198.51.100.66") && !export.body.contains("api_key_created"), "{}", export.body);
     assert_eq!(export.body.lines().count(), 2);
@@ -248,8 +260,14 @@ async fn api_activity_logs_an_action_whose_entry_cannot_be_written_does_not_happ
         )
         .await
         .unwrap();
-    let r = send(&app, Method::POST, "/api/v1/users/api-keys", &session.with_csrf(), Some(json!({"name": "k", "scope": "full"})))
-        .await;
+    let r = send(
+        &app,
+        Method::POST,
+        "/api/v1/users/api-keys",
+        &session.with_csrf(),
+        Some(json!({"name": "k", "scope": "full"})),
+    )
+    .await;
     assert_eq!((r.status, r.code()), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
     let keys: i64 = client.query_one("SELECT count(*) FROM api_keys", &[]).await.unwrap().get(0);
     assert_eq!(keys, 0, "the key was rolled back with its entry");

@@ -167,7 +167,10 @@ async fn api_rate_limits_follow_the_configuration() {
     let config = ApiConfig { rate_limit_login: "2/10s".to_owned(), ..test_config() };
     let (_db, app) = app_with(config, Some(&clock)).await;
     for _ in 0..2 {
-        assert_eq!(login_attempt(&app, "a@example.org", PASSWORD, "198.51.100.1").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            login_attempt(&app, "a@example.org", PASSWORD, "198.51.100.1").await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let third = login_attempt(&app, "a@example.org", PASSWORD, "198.51.100.1").await;
     assert_eq!((third.status, retry_after(&third)), (StatusCode::TOO_MANY_REQUESTS, 7));
@@ -175,7 +178,10 @@ async fn api_rate_limits_follow_the_configuration() {
     // Off: no limit at all (and no counter rows).
     let (db, app) = app_with(test_config(), Some(&clock)).await;
     for _ in 0..8 {
-        assert_eq!(login_attempt(&app, "a@example.org", PASSWORD, "198.51.100.1").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            login_attempt(&app, "a@example.org", PASSWORD, "198.51.100.1").await.status,
+            StatusCode::UNAUTHORIZED
+        );
     }
     let client = db.client().await.unwrap();
     let rows: i64 = client.query_one("SELECT count(*) FROM rate_limits", &[]).await.unwrap().get(0);
@@ -232,7 +238,7 @@ async fn api_rate_limits_expired_counters_are_deleted() {
     let limiter = RateLimiter::new(&limited(), clock.clock());
     let address = RateKey::ip(Some("198.51.100.1".parse().unwrap()));
     limiter.check(&db, Limit::Login, &[address.clone(), RateKey::email("a@example.org")]).await.unwrap();
-    limiter.check(&db, Limit::Register, &[address.clone()]).await.unwrap();
+    limiter.check(&db, Limit::Register, &[address]).await.unwrap();
     assert_eq!(limiter.delete_expired(&db).await.unwrap(), 0, "every window is still open");
     clock.advance(TimeDelta::minutes(1));
     assert_eq!(limiter.delete_expired(&db).await.unwrap(), 2, "the login minute is over");

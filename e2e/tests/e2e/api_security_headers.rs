@@ -95,7 +95,7 @@ fn preflight(origin: &str) -> TestRequest {
         .insert_header((header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type, x-csrf-token"))
 }
 
-fn header_of<'a>(headers: &'a header::HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_of(headers: &header::HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).map(|v| v.to_str().unwrap())
 }
 
@@ -115,8 +115,8 @@ async fn api_security_headers_cors_allows_a_listed_origin_with_credentials() {
     assert_security_headers("cors", &r.headers);
 
     // Errors carry them too, so the web app can read the error body.
-    let unauthenticated =
-        request(Method::GET, "/api/v1/users/me", &As::Nobody, None).insert_header((header::ORIGIN, "http://localhost:5173"));
+    let unauthenticated = request(Method::GET, "/api/v1/users/me", &As::Nobody, None)
+        .insert_header((header::ORIGIN, "http://localhost:5173"));
     let r = call_raw(&app, unauthenticated).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(header_of(&r.headers, header::ACCESS_CONTROL_ALLOW_ORIGIN), Some("http://localhost:5173"));
@@ -168,7 +168,8 @@ async fn api_security_headers_cors_preflight_allows_the_api_methods_and_headers(
 #[actix_web::test]
 async fn api_security_headers_no_cors_when_no_origin_is_configured() {
     let (_db, app) = app().await;
-    let req = request(Method::GET, "/api/v1/openapi.json", &As::Nobody, None).insert_header((header::ORIGIN, APP_ORIGIN));
+    let req =
+        request(Method::GET, "/api/v1/openapi.json", &As::Nobody, None).insert_header((header::ORIGIN, APP_ORIGIN));
     let r = call_raw(&app, req).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());

@@ -169,6 +169,7 @@ impl ActivityLog {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::ActivityAction;
 
