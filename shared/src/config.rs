@@ -143,8 +143,8 @@ impl Default for MilterConfig {
 pub struct ApiConfig {
     /// Address the HTTP API listens on.
     pub listen: String,
-    /// Mark the session cookie `Secure` (set when clients reach the API over TLS, e.g. through
-    /// a TLS-terminating proxy).
+    /// Clients reach the API over TLS (directly or through a TLS-terminating proxy): mark the
+    /// session cookie `Secure` and send `Strict-Transport-Security`.
     pub cookie_secure: bool,
     /// Who may create an account over the API: `open` (anyone), `invite` (whoever holds an
     /// unused invitation code from `smtpy-admin user invite`) or `closed` (only a sysadmin, with
@@ -155,6 +155,74 @@ pub struct ApiConfig {
     /// The address owners reach the web UI at (`https://...`), for links in the mail we send:
     /// `<public_url>/verify-email?token=...` and `<public_url>/reset-password?token=...`.
     pub public_url: String,
+    /// Browser origins (`https://app.example.org`) allowed to call the API with credentials
+    /// (CORS); empty: no CORS headers, only same-origin pages can call it.
+    pub cors_origins: Vec<String>,
+    /// Proxies (IP addresses or CIDR networks) whose `X-Forwarded-For` is believed; the client
+    /// address is otherwise the TCP peer. Empty: never read the header.
+    pub trusted_proxies: Vec<String>,
+    /// Login attempts per client address and per email ([`Rate`] syntax, or `off`).
+    pub rate_limit_login: String,
+    /// Registrations per client address.
+    pub rate_limit_register: String,
+    /// Password-reset requests per client address and per email.
+    pub rate_limit_password_reset: String,
+    /// Verification mails re-sent per account.
+    pub rate_limit_verification_resend: String,
+    /// Second-factor code attempts per account.
+    pub rate_limit_two_factor: String,
+}
+
+impl ApiConfig {
+    /// Every `rate_limit_*` key with its value, for validation and for building the limiter.
+    pub fn rate_limits(&self) -> [(&'static str, &str); 5] {
+        [
+            ("rate_limit_login", &self.rate_limit_login),
+            ("rate_limit_register", &self.rate_limit_register),
+            ("rate_limit_password_reset", &self.rate_limit_password_reset),
+            ("rate_limit_verification_resend", &self.rate_limit_verification_resend),
+            ("rate_limit_two_factor", &self.rate_limit_two_factor),
+        ]
+    }
+}
+
+/// A rate limit: at most `max` attempts per fixed window of `window_secs` seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    /// Attempts allowed in one window.
+    pub max: u32,
+    /// The window's length in seconds.
+    pub window_secs: u32,
+}
+
+impl Rate {
+    /// Parses `N/UNIT` or `N/kUNIT` (`5/minute`, `3/hour`, `5/day`, `10/30s`, `2/15m`), with UNIT
+    /// one of s, m, h, d or second, minute, hour, day (plural too); `off` is no limit (`None`).
+    pub fn parse(s: &str) -> Result<Option<Self>, String> {
+        let expected = || format!("'{s}': expected N/UNIT (e.g. 5/minute, 3/hour, 10/30s) or off");
+        let s = s.trim();
+        if s == "off" {
+            return Ok(None);
+        }
+        let (max, per) = s.split_once('/').ok_or_else(expected)?;
+        let max: u32 = max.trim().parse().map_err(|_| expected())?;
+        let per = per.trim();
+        let digits = per.len() - per.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let (count, unit) = per.split_at(digits);
+        let count: u32 = if count.is_empty() { 1 } else { count.parse().map_err(|_| expected())? };
+        let unit_secs = match unit.trim() {
+            "s" | "second" | "seconds" => 1,
+            "m" | "minute" | "minutes" => 60,
+            "h" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            _ => return Err(expected()),
+        };
+        let window_secs = count.checked_mul(unit_secs).filter(|w| *w > 0).ok_or_else(expected)?;
+        if max == 0 {
+            return Err(format!("'{s}': allow at least one attempt, or write off"));
+        }
+        Ok(Some(Self { max, window_secs }))
+    }
 }
 
 impl Default for ApiConfig {
@@ -165,6 +233,13 @@ impl Default for ApiConfig {
             registration: "open".to_owned(),
             session_hours: 720,
             public_url: "http://localhost:8080".to_owned(),
+            cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            rate_limit_login: "5/minute".to_owned(),
+            rate_limit_register: "3/hour".to_owned(),
+            rate_limit_password_reset: "3/hour".to_owned(),
+            rate_limit_verification_resend: "5/day".to_owned(),
+            rate_limit_two_factor: "5/minute".to_owned(),
         }
     }
 }
@@ -338,6 +413,21 @@ impl Config {
                 self.smtp.from
             ));
         }
+        for (key, value) in self.api.rate_limits() {
+            if let Err(e) = Rate::parse(value) {
+                problems.push(format!("api.{key}: {e}"));
+            }
+        }
+        for (i, origin) in self.api.cors_origins.iter().enumerate() {
+            if let Err(e) = check_origin(origin) {
+                problems.push(format!("api.cors_origins[{i}]: {e}"));
+            }
+        }
+        for (i, proxy) in self.api.trusted_proxies.iter().enumerate() {
+            if parse_network(proxy).is_none() {
+                problems.push(format!("api.trusted_proxies[{i}]: '{proxy}' is not an IP address or CIDR network"));
+            }
+        }
         for (i, ns) in self.dns.nameservers.iter().enumerate() {
             if ns.parse::<SocketAddr>().is_err() {
                 problems.push(format!("dns.nameservers[{i}]: '{ns}' is not IP:PORT"));
@@ -347,6 +437,32 @@ impl Config {
             problems.push(format!("log.format: '{}' must be text or json", self.log.format));
         }
     }
+}
+
+/// An IP address (a network of one) or a CIDR network such as `10.0.0.0/8`.
+pub fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// A browser origin as it appears in the `Origin` header: `scheme://host[:port]`, nothing more.
+/// `*` is refused because the API's cookies must never be readable from any site.
+fn check_origin(origin: &str) -> Result<(), String> {
+    let expected = || format!("'{origin}': expected an origin like https://app.example.org (no path, no *)");
+    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")).ok_or_else(expected)?;
+    let host = match rest.rsplit_once(':') {
+        Some((host, port)) if !rest.ends_with(']') => {
+            if port.parse::<u16>().is_ok() {
+                host
+            } else {
+                ""
+            }
+        }
+        _ => rest,
+    };
+    let host_ok =
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    if host_ok && origin == origin.to_ascii_lowercase() { Ok(()) } else { Err(expected()) }
 }
 
 /// Applies `SMTPY_<SECTION>_<KEY>` variables. The type of each key comes from the defaults, so
@@ -508,6 +624,47 @@ mod tests {
             (c.api.public_url.as_str(), c.smtp.from.as_str()),
             ("https://mail.example.org", "no-reply@example.org")
         );
+    }
+
+    #[test]
+    fn rates_parse_in_every_spelling() {
+        let rate = |max, window_secs| Ok(Some(Rate { max, window_secs }));
+        assert_eq!(Rate::parse("5/minute"), rate(5, 60));
+        assert_eq!(Rate::parse("3/hour"), rate(3, 3600));
+        assert_eq!(Rate::parse("5/day"), rate(5, 86_400));
+        assert_eq!(Rate::parse("10/30s"), rate(10, 30));
+        assert_eq!(Rate::parse(" 2 / 15m "), rate(2, 900));
+        assert_eq!(Rate::parse("1/2days"), rate(1, 172_800));
+        assert_eq!(Rate::parse("off"), Ok(None));
+        for bad in ["", "5", "5/", "x/minute", "5/fortnight", "0/minute", "5/0s", "-1/minute", "5/99999999999d"] {
+            assert!(Rate::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn api_security_settings_are_validated() {
+        let env_of = env(&[
+            ("SMTPY_API_RATE_LIMIT_LOGIN", "5/fortnight"),
+            ("SMTPY_API_CORS_ORIGINS", "https://app.example.org,*,https://x.example.org/path"),
+            ("SMTPY_API_TRUSTED_PROXIES", "10.0.0.0/8,proxy.example.org"),
+        ]);
+        let e =
+            Config::load(Some(&write("").0), env_of, Needs::default()).err().map(|e| e.problems).unwrap_or_default();
+        let joined = e.join("\n");
+        for key in ["api.rate_limit_login", "api.cors_origins[1]", "api.cors_origins[2]", "api.trusted_proxies[1]"] {
+            assert!(joined.contains(key), "{key} not reported: {joined}");
+        }
+        assert!(!joined.contains("cors_origins[0]") && !joined.contains("trusted_proxies[0]"), "{joined}");
+        let ok = env(&[
+            ("SMTPY_API_RATE_LIMIT_REGISTER", "off"),
+            ("SMTPY_API_CORS_ORIGINS", "https://app.example.org, http://localhost:5173"),
+            ("SMTPY_API_TRUSTED_PROXIES", "127.0.0.1, ::1, 10.0.0.0/8"),
+        ]);
+        let c = Config::load(Some(&write("").0), ok, Needs::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.api.cors_origins, ["https://app.example.org", "http://localhost:5173"]);
+        assert_eq!(c.api.trusted_proxies.len(), 3);
+        assert_eq!(Rate::parse(&c.api.rate_limit_register), Ok(None));
+        assert_eq!(Rate::parse(&c.api.rate_limit_login), Ok(Some(Rate { max: 5, window_secs: 60 })));
     }
 
     #[test]

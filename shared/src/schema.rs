@@ -1,6 +1,19 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    activity_logs (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        action -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        details -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     alias_mailboxes (id) {
         id -> Uuid,
         alias_id -> Uuid,
@@ -188,6 +201,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_limits (bucket, key, window_start) {
+        bucket -> Text,
+        key -> Text,
+        window_start -> Timestamptz,
+        expires_at -> Timestamptz,
+        count -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -245,6 +269,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(activity_logs -> users (user_id));
 diesel::joinable!(alias_mailboxes -> aliases (alias_id));
 diesel::joinable!(alias_mailboxes -> mailboxes (mailbox_id));
 diesel::joinable!(aliases -> domains (domain_id));
@@ -269,6 +294,7 @@ diesel::joinable!(totp_secrets -> users (user_id));
 diesel::joinable!(user_preferences -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    activity_logs,
     alias_mailboxes,
     aliases,
     api_keys,
@@ -282,6 +308,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     mailboxes,
     messages,
     notifications,
+    rate_limits,
     sessions,
     totp_secrets,
     user_preferences,

@@ -1,15 +1,19 @@
 //! The owner API under `/api/v1`: routes, their OpenAPI document, and what they share.
 
 pub mod account_mail;
+pub mod activity;
 pub mod auth;
+pub mod client;
 pub mod clock;
 pub mod device;
 pub mod error;
 pub mod handlers;
+pub mod limits;
 pub mod mail;
 pub mod password;
 pub mod preferences;
 pub mod secrets;
+pub mod security;
 pub mod state;
 pub mod two_factor;
 pub mod views;
@@ -19,10 +23,10 @@ pub use state::ApiState;
 
 use actix_web::web;
 use handlers::{
-    api_key_create, api_key_delete, api_key_list, deletion_cancel, deletion_request, login, logout, me, me_update,
-    openapi, password_reset, password_reset_confirm, preferences_get, preferences_put, register, session_delete,
-    session_delete_others, session_list, two_factor_backup_codes, two_factor_disable, two_factor_enable,
-    two_factor_verify, verify_email, verify_email_resend,
+    activity_log_export, activity_log_list, api_key_create, api_key_delete, api_key_list, deletion_cancel,
+    deletion_request, login, logout, me, me_update, openapi, password_reset, password_reset_confirm, preferences_get,
+    preferences_put, register, session_delete, session_delete_others, session_list, two_factor_backup_codes,
+    two_factor_disable, two_factor_enable, two_factor_verify, verify_email, verify_email_resend,
 };
 use utoipa::{
     Modify, OpenApi,
@@ -70,6 +74,8 @@ routes! {
     post "/auth/password-reset/confirm" => password_reset_confirm::confirm_password_reset;
     get "/users/preferences" => preferences_get::get_preferences;
     put "/users/preferences" => preferences_put::put_preferences;
+    get "/activity-logs" => activity_log_list::list_activity_logs;
+    get "/activity-logs/export" => activity_log_export::export_activity_logs;
 }
 
 /// The OpenAPI document.
@@ -101,6 +107,8 @@ routes! {
         password_reset_confirm::confirm_password_reset,
         preferences_get::get_preferences,
         preferences_put::put_preferences,
+        activity_log_list::list_activity_logs,
+        activity_log_export::export_activity_logs,
     ),
     modifiers(&SecuritySchemes),
 )]

@@ -4,10 +4,17 @@
 use super::{
     ApiError,
     clock::{Clock, SystemClock},
+    limits::{RateLimiter, system_clock},
     mail::Mailer,
 };
 use chrono::{DateTime, TimeDelta, Utc};
-use smtpy_shared::{Db, config::ApiConfig, db::Conn, sealed::SealKey};
+use ipnet::IpNet;
+use smtpy_shared::{
+    Db,
+    config::{ApiConfig, parse_network},
+    db::Conn,
+    sealed::SealKey,
+};
 use std::{future::Future, sync::Arc};
 
 /// Who may register over the API (`[api] registration`).
@@ -52,6 +59,12 @@ pub struct ApiState {
     pub seal: Arc<SealKey>,
     /// The time for TOTP codes, invitation expiry and deletion dates; tests set it.
     pub clock: Arc<dyn Clock>,
+    /// Origins allowed to call the API from a browser with credentials (CORS).
+    pub cors_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The rate limits (`state.limits.check(&state.db, Limit::..., &[...])`).
+    pub limits: RateLimiter,
 }
 
 impl ApiState {
@@ -67,6 +80,9 @@ impl ApiState {
             public_url: config.public_url.trim_end_matches('/').to_owned(),
             seal: Arc::new(seal),
             clock: Arc::new(SystemClock),
+            cors_origins: config.cors_origins.clone(),
+            trusted_proxies: config.trusted_proxies.iter().filter_map(|p| parse_network(p)).collect(),
+            limits: RateLimiter::new(config, system_clock()),
         }
     }
 

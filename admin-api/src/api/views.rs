@@ -3,7 +3,7 @@
 use super::ApiError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use smtpy_shared::models::{ApiKey, ApiKeyScope, Session, User};
+use smtpy_shared::models::{ActivityAction, ActivityFilter, ActivityLog, ApiKey, ApiKeyScope, Session, User};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -202,4 +202,95 @@ pub struct SessionList {
     pub page: u32,
     /// Page size.
     pub per_page: u32,
+}
+
+/// One activity-log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivityLogView {
+    /// The entry's id.
+    pub id: Uuid,
+    /// What happened: `login_succeeded`, `login_failed`, `logout`, `session_revoked`,
+    /// `api_key_created`, `api_key_revoked`, `password_changed`, `two_factor_enabled`, ...
+    pub action: String,
+    /// The client address.
+    pub ip: Option<String>,
+    /// The client's User-Agent.
+    pub user_agent: Option<String>,
+    /// What it concerned (a key's id and name, a session's id, a failure's reason).
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// When it happened.
+    pub created_at: DateTime<Utc>,
+    /// Equal to `created_at`: entries never change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&ActivityLog> for ActivityLogView {
+    fn from(a: &ActivityLog) -> Self {
+        Self {
+            id: a.id,
+            action: a.action.clone(),
+            ip: a.ip.clone(),
+            user_agent: a.user_agent.clone(),
+            details: a.details.clone(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// A page of activity-log entries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivityLogList {
+    /// The entries, newest first.
+    pub items: Vec<ActivityLogView>,
+    /// How many match in all.
+    pub total: i64,
+    /// This page's number.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}
+
+/// `?action=&from=&to=` of the activity log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityQuery {
+    /// Only this action (e.g. `login_failed`).
+    pub action: Option<String>,
+    /// RFC 3339 time: entries at or after it.
+    pub from: Option<String>,
+    /// RFC 3339 time: entries before it.
+    pub to: Option<String>,
+}
+
+impl ActivityQuery {
+    /// The validated filter.
+    pub fn filter(&self) -> Result<ActivityFilter, ApiError> {
+        let action = match self.action.as_deref().filter(|a| !a.is_empty()) {
+            Some(a) => Some(a.parse::<ActivityAction>().map_err(|e| ApiError::InvalidInput(format!("action: {e}")))?),
+            None => None,
+        };
+        let from = self.from.as_deref().map(|t| rfc3339("from", t)).transpose()?;
+        let to = self.to.as_deref().map(|t| rfc3339("to", t)).transpose()?;
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            return Err(ApiError::InvalidInput("from must not be after to".to_owned()));
+        }
+        Ok(ActivityFilter { action, from, to })
+    }
+}
+
+/// Parses an RFC 3339 time. A `+` offset sent unencoded arrives as a space (form encoding);
+/// it is read back as the `+` the caller meant.
+fn rfc3339(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(value.trim())
+        .or_else(|e| if value.contains(' ') { DateTime::parse_from_rfc3339(&value.replace(' ', "+")) } else { Err(e) })
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            ApiError::InvalidInput(format!(
+                "{name}: '{value}' is not an RFC 3339 time ({e}), e.g. 2026-11-26T10:00:00Z"
+            ))
+        })
 }

@@ -2,15 +2,15 @@
 //! clock; the tests compute codes with their own RFC 6238 implementation.
 
 use crate::api_support::{
-    ApiApp, As, Login, PASSWORD, Reply, SEAL_KEY, account, app_with, create_key, send, session_of, totp_code,
-    totp_code_b32,
+    ApiApp, As, Login, PASSWORD, Reply, SEAL_KEY, account, app_clocked, create_key, send, session_of, test_config,
+    totp_code, totp_code_b32,
 };
 use actix_web::http::{Method, StatusCode};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 use smtpy_admin::api::clock::SettableClock;
 use smtpy_e2e::TestDb;
-use smtpy_shared::{config::ApiConfig, models::TotpSecret, sealed::SealKey};
+use smtpy_shared::{models::TotpSecret, sealed::SealKey};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -25,7 +25,7 @@ fn at(unix: i64) -> DateTime<Utc> {
 /// An app on a clock standing at `unix`, with one logged-in account.
 async fn setup(unix: i64) -> (TestDb, impl ApiApp, Arc<SettableClock>, Login) {
     let clock = Arc::new(SettableClock::new(at(unix)));
-    let (db, app) = app_with(ApiConfig::default(), clock.clone()).await;
+    let (db, app) = app_clocked(test_config(), clock.clone()).await;
     let session = account(&app, EMAIL).await;
     (db, app, clock, session)
 }

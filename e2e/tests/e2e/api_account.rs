@@ -1,7 +1,9 @@
 //! API: password change, logging out other sessions, account deletion with a grace period,
 //! and invite-only registration with codes from `smtpy-admin user invite`.
 
-use crate::api_support::{ApiApp, As, Login, PASSWORD, Reply, account, app, app_with, create_key, login, send};
+use crate::api_support::{
+    ApiApp, As, Login, PASSWORD, Reply, account, app, app_clocked, create_key, login, send, test_config,
+};
 use actix_web::http::{Method, StatusCode};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::{Value, json};
@@ -94,7 +96,7 @@ async fn delete_sessions_revokes_all_but_the_current_one() {
 #[actix_web::test]
 async fn deletion_request_shows_the_date_and_cancel_clears_it() {
     let requested = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
-    let (_db, app) = app_with(ApiConfig::default(), Arc::new(SettableClock::new(requested))).await;
+    let (_db, app) = app_clocked(test_config(), Arc::new(SettableClock::new(requested))).await;
     let session = account(&app, EMAIL).await;
     let who = session.with_csrf();
     assert!(me(&app, &who).await.body["deletion_scheduled_at"].is_null());
@@ -144,8 +146,8 @@ async fn deletion_is_scoped_to_the_caller_and_needs_a_session() {
 
 /// An app with `[api] registration = "invite"` on `clock`, and the admin CLI on its database.
 async fn invite_mode(clock: Arc<dyn smtpy_admin::api::clock::Clock>) -> (TestDb, impl ApiApp, Admin) {
-    let config = ApiConfig { registration: "invite".to_owned(), ..ApiConfig::default() };
-    let (db, app) = app_with(config, clock).await;
+    let config = ApiConfig { registration: "invite".to_owned(), ..test_config() };
+    let (db, app) = app_clocked(config, clock).await;
     let admin = Admin::new(db.url()).unwrap();
     (db, app, admin)
 }
@@ -248,8 +250,8 @@ async fn invite_cli_validates_its_arguments_and_other_modes_are_unchanged() {
     assert_eq!(register(&open, EMAIL, PASSWORD, None).await.status, StatusCode::CREATED);
     assert_eq!(register(&open, "two@example.org", PASSWORD, Some("whatever")).await.status, StatusCode::CREATED);
     // Closed: nobody, not even with a code.
-    let closed = ApiConfig { registration: "closed".to_owned(), ..ApiConfig::default() };
-    let (_db, closed) = app_with(closed, Arc::new(SystemClock)).await;
+    let closed = ApiConfig { registration: "closed".to_owned(), ..test_config() };
+    let (_db, closed) = app_clocked(closed, Arc::new(SystemClock)).await;
     let r = register(&closed, EMAIL, PASSWORD, Some("0123456789abcdef0123456789abcdef")).await;
     assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, "forbidden"), "{:?}", r.body);
 }

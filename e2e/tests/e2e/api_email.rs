@@ -3,7 +3,6 @@
 
 use crate::api_support::{ApiApp, As, Login, PASSWORD, Reply, login, read, register, send};
 use actix_web::{
-    App,
     http::{Method, StatusCode, header},
     test::{self, TestRequest},
 };
@@ -54,7 +53,7 @@ pub async fn app_on(api: ApiConfig, mailer: Mailer) -> (TestDb, impl ApiApp) {
     db.migrate().await.unwrap();
     let seal = smtpy_shared::sealed::SealKey::from_bytes(&crate::api_support::SEAL_KEY).unwrap();
     let state = smtpy_admin::api::ApiState::new(db, &api, seal).with_mailer(mailer);
-    let app = test::init_service(App::new().service(smtpy_admin::api::scope(state))).await;
+    let app = test::init_service(smtpy_admin::server::app(state)).await;
     (test_db, app)
 }
 
@@ -63,7 +62,7 @@ pub async fn mail_app() -> (Mail, impl ApiApp) {
     let sink = CaptureSink::start().await.unwrap();
     let smtp = SmtpConfig { relay: format!("127.0.0.1:{}", sink.port()), from: "SMTPy <no-reply@smtpy.test>".into() };
     let mailer = Mailer::smtp(&smtp).unwrap();
-    let api = ApiConfig { public_url: format!("{PUBLIC_URL}/"), ..ApiConfig::default() };
+    let api = ApiConfig { public_url: format!("{PUBLIC_URL}/"), ..crate::api_support::test_config() };
     let (db, app) = app_on(api, mailer.clone()).await;
     (Mail { db, sink, mailer }, app)
 }
@@ -392,7 +391,7 @@ async fn email_relay_down_does_not_fail_the_requests() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let smtp = SmtpConfig { relay: format!("127.0.0.1:{closed}"), ..SmtpConfig::default() };
     let mailer = Mailer::smtp(&smtp).unwrap();
-    let (_db, app) = app_on(ApiConfig::default(), mailer.clone()).await;
+    let (_db, app) = app_on(crate::api_support::test_config(), mailer.clone()).await;
     register(&app, OWNER).await;
     let r = post(&app, "/api/v1/auth/password-reset", &As::Nobody, json!({"email": OWNER})).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);

@@ -2,17 +2,24 @@
 //! process with `actix_web::test`.
 
 use actix_web::{
-    App,
     body::BoxBody,
     dev::{Service, ServiceResponse},
     http::{Method, StatusCode, header},
     test::{self, TestRequest},
 };
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
-use smtpy_admin::api::clock::{Clock, SystemClock};
+use smtpy_admin::api::{
+    ApiState,
+    clock::{Clock, SystemClock},
+    limits::RateLimiter,
+};
 use smtpy_e2e::TestDb;
 use smtpy_shared::{Db, config::ApiConfig, sealed::SealKey};
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 /// The app as `actix_web::test::init_service` gives it.
 pub trait ApiApp: Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error> {}
@@ -26,22 +33,86 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// The key the test apps seal TOTP secrets with (a test fixture, not a secret).
 pub const SEAL_KEY: [u8; 32] = [0x5e; 32];
 
-/// A fresh database (created and migrated) and the app on it, with the default `[api]`
-/// settings and the system clock.
-pub async fn app() -> (TestDb, impl ApiApp) {
-    app_with(ApiConfig::default(), Arc::new(SystemClock)).await
+/// `[api]` as the tests use it by default: the production defaults with every rate limit off,
+/// since test requests share one client address (tests of the limits use [`app_with`]).
+pub fn test_config() -> ApiConfig {
+    let off = || "off".to_owned();
+    ApiConfig {
+        rate_limit_login: off(),
+        rate_limit_register: off(),
+        rate_limit_password_reset: off(),
+        rate_limit_verification_resend: off(),
+        rate_limit_two_factor: off(),
+        ..ApiConfig::default()
+    }
 }
 
-/// As [`app`], with `config` as `[api]` and the time from `clock`.
-pub async fn app_with(config: ApiConfig, clock: Arc<dyn Clock>) -> (TestDb, impl ApiApp) {
+/// A fresh database (created and migrated) and the app on it, configured by [`test_config`].
+pub async fn app() -> (TestDb, impl ApiApp) {
+    app_with(test_config(), None).await
+}
+
+/// As [`app`], with `config` as `[api]` and the time of TOTP codes, invitations and deletion
+/// dates from `clock`.
+pub async fn app_clocked(config: ApiConfig, clock: Arc<dyn Clock>) -> (TestDb, impl ApiApp + use<>) {
     let test_db = TestDb::create().await.unwrap();
-    let db = Db::new(test_db.url(), 4, Duration::from_secs(10)).unwrap();
+    let app = instance_with(test_db.url(), config, None, clock).await;
+    (test_db, app)
+}
+
+/// A fresh database and the app on it with `config`, and `clock` for the rate limits (the
+/// system clock when `None`).
+pub async fn app_with(config: ApiConfig, clock: Option<&TestClock>) -> (TestDb, impl ApiApp + use<>) {
+    let test_db = TestDb::create().await.unwrap();
+    let app = instance(test_db.url(), config, clock).await;
+    (test_db, app)
+}
+
+/// One more app instance on the database at `url`, as a second API server behind a load
+/// balancer would be: its own pool and state, the same tables. The app is the one
+/// `smtpy-admin serve` runs (`server::app`), middleware included.
+pub async fn instance(url: &str, config: ApiConfig, clock: Option<&TestClock>) -> impl ApiApp + use<> {
+    instance_with(url, config, clock, Arc::new(SystemClock)).await
+}
+
+/// As [`instance`], with `api_clock` for TOTP codes, invitations and deletion dates.
+pub async fn instance_with(
+    url: &str,
+    config: ApiConfig,
+    clock: Option<&TestClock>,
+    api_clock: Arc<dyn Clock>,
+) -> impl ApiApp + use<> {
+    let db = Db::new(url, 4, Duration::from_secs(10)).unwrap();
     // Idempotent; applies any migration the prebuilt `smtpy-admin` binary did not know yet.
     db.migrate().await.unwrap();
     let seal = SealKey::from_bytes(&SEAL_KEY).unwrap();
-    let state = smtpy_admin::api::ApiState::new(db, &config, seal).with_clock(clock);
-    let app = test::init_service(App::new().service(smtpy_admin::api::scope(state))).await;
-    (test_db, app)
+    let mut state = ApiState::new(db, &config, seal).with_clock(api_clock);
+    if let Some(clock) = clock {
+        state.limits = RateLimiter::new(&config, clock.clock());
+    }
+    test::init_service(smtpy_admin::server::app(state)).await
+}
+
+/// A clock that stands still until a test moves it.
+#[derive(Clone)]
+pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    /// A clock at `at` (RFC 3339).
+    pub fn at(at: &str) -> Self {
+        Self(Arc::new(Mutex::new(DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&Utc))))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: TimeDelta) {
+        *self.0.lock().unwrap() += by;
+    }
+
+    /// The clock as the rate limiter takes it.
+    pub fn clock(&self) -> smtpy_admin::api::limits::Clock {
+        let now = self.0.clone();
+        Arc::new(move || *now.lock().unwrap())
+    }
 }
 
 /// How a request authenticates.
@@ -102,6 +173,11 @@ pub async fn send<S>(app: &S, method: Method, path: &str, who: &As, body: Option
 where
     S: ApiApp,
 {
+    read(test::call_service(app, request(method, path, who, body).to_request()).await).await
+}
+
+/// A request with a JSON body (or none), for a test to add to (peer address, headers).
+pub fn request(method: Method, path: &str, who: &As, body: Option<Value>) -> TestRequest {
     let mut req = TestRequest::default().method(method).uri(path);
     req = match who {
         As::Nobody => req,
@@ -117,6 +193,14 @@ where
     if let Some(body) = body {
         req = req.set_json(body);
     }
+    req
+}
+
+/// Sends a request built with [`request`] and reads the reply.
+pub async fn call<S>(app: &S, req: TestRequest) -> Reply
+where
+    S: ApiApp,
+{
     read(test::call_service(app, req.to_request()).await).await
 }
 
@@ -204,4 +288,40 @@ pub fn totp_code(key: &[u8], unix: i64) -> String {
 /// The code for the base32 `secret` that `POST /auth/2fa/enable` returned, at `unix`.
 pub fn totp_code_b32(secret: &str, unix: i64) -> String {
     totp_code(&data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap(), unix)
+}
+
+/// A response whose body is not necessarily JSON (CSV, a refused preflight), read whole.
+#[derive(Debug)]
+pub struct RawReply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: header::HeaderMap,
+    /// The body.
+    pub body: String,
+}
+
+/// Sends a request built with [`request`] and reads the reply without parsing it.
+pub async fn call_raw<S>(app: &S, req: TestRequest) -> RawReply
+where
+    S: ApiApp,
+{
+    let resp = test::call_service(app, req.to_request()).await;
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let body = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    RawReply { status, headers, body }
+}
+
+/// A client address, for tests where the address matters (rate limits, logs).
+pub fn peer(ip: &str) -> std::net::SocketAddr {
+    std::net::SocketAddr::new(ip.parse().unwrap(), 40_000)
+}
+
+/// A login attempt for `email` with `password` from `ip`.
+pub async fn login_attempt<S>(app: &S, email: &str, password: &str, ip: &str) -> Reply
+where
+    S: ApiApp,
+{
+    let body = json!({"email": email, "password": password});
+    call(app, request(Method::POST, "/api/v1/auth/login", &As::Nobody, Some(body)).peer_addr(peer(ip))).await
 }

@@ -5,11 +5,14 @@
 
 mod api_2fa;
 mod api_account;
+mod api_activity_logs;
 mod api_auth;
 mod api_email;
 mod api_errors;
 mod api_keys;
 mod api_preferences;
+mod api_rate_limits;
+mod api_security_headers;
 mod api_support;
 mod bounces;
 mod catch_all;

@@ -1,15 +1,18 @@
 //! `POST /users/api-keys`
 
 use crate::api::{
-    ApiError, ApiState, ErrorBody,
+    ApiError, ApiState, ErrorBody, activity,
     auth::Writer,
+    client::ClientInfo,
     secrets,
     views::{ApiKeyView, Scope},
 };
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
-use smtpy_shared::models::{ApiKey, ApiKeyScope, NewApiKey};
+use serde_json::json;
+use smtpy_shared::models::{ActivityAction, ApiKey, ApiKeyScope, NewApiKey};
 use utoipa::ToSchema;
 
 /// A key to create.
@@ -46,6 +49,7 @@ pub async fn create_api_key(
     state: web::Data<ApiState>,
     Writer(caller): Writer,
     body: web::Json<CreateApiKeyRequest>,
+    client: ClientInfo,
 ) -> Result<HttpResponse, ApiError> {
     let CreateApiKeyRequest { name, expires_at, scope } = body.into_inner();
     let name = name.trim();
@@ -65,7 +69,14 @@ pub async fn create_api_key(
         expires_at,
     };
     let mut conn = state.conn().await?;
-    let created = state.bounded(ApiKey::create(&mut conn, &new)).await?;
+    let created = state
+        .bounded(conn.transaction(async |conn| {
+            let created = ApiKey::create(conn, &new).await?;
+            let details = json!({"key_id": created.id, "name": created.name, "scope": created.scope});
+            activity::record(conn, created.user_id, ActivityAction::ApiKeyCreated, &client, details).await?;
+            Ok::<_, diesel::result::Error>(created)
+        }))
+        .await?;
     tracing::info!(user = %caller.user.id, key = %created.id, "API key created");
     Ok(HttpResponse::Created().json(CreatedApiKey { key: new_key.key, details: ApiKeyView::from(&created) }))
 }

@@ -1,5 +1,7 @@
 //! One small file per route.
 
+pub mod activity_log_export;
+pub mod activity_log_list;
 pub mod api_key_create;
 pub mod api_key_delete;
 pub mod api_key_list;

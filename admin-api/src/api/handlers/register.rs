@@ -1,7 +1,12 @@
 //! `POST /auth/register`
 
 use crate::api::{
-    ApiError, ApiState, ErrorBody, account_mail, password, secrets, state::Registration, views::UserView,
+    ApiError, ApiState, ErrorBody, account_mail,
+    client::ClientInfo,
+    limits::{Limit, RateKey},
+    password, secrets,
+    state::Registration,
+    views::UserView,
 };
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -53,8 +58,13 @@ impl From<diesel::result::Error> for Refusal {
             (`invitation_required`), unknown, spent or for another address (`invitation_invalid`) or expired \
             (`invitation_expired`)", body = ErrorBody),
         (status = 409, description = "An account with this email exists", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = ErrorBody),
     ))]
-pub async fn register(state: web::Data<ApiState>, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    client: ClientInfo,
+    state: web::Data<ApiState>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
     let RegisterRequest { email, password, invite_code } = body.into_inner();
     let invite_hash = match state.registration {
         Registration::Closed => {
@@ -66,6 +76,7 @@ pub async fn register(state: web::Data<ApiState>, body: web::Json<RegisterReques
             Some(secrets::invitation_hash(code.ok_or(ApiError::InvitationRequired)?))
         }
     };
+    state.limits.check(&state.db, Limit::Register, &[RateKey::ip(client.ip)]).await?;
     let email = Address::parse(&email).map_err(|e| ApiError::InvalidInput(format!("email: {e}")))?.to_string();
     password::check_strength(&password)?;
     let password_hash = password::hash(password).await?;

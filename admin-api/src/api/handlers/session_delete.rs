@@ -1,9 +1,11 @@
 //! `DELETE /users/sessions/{id}`
 
-use crate::api::{ApiError, ApiState, ErrorBody, auth::Writer};
+use crate::api::{ApiError, ApiState, ErrorBody, activity, auth::Writer, client::ClientInfo};
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use smtpy_shared::models::Session;
+use diesel_async::AsyncConnection;
+use serde_json::json;
+use smtpy_shared::models::{ActivityAction, Session};
 use uuid::Uuid;
 
 /// Revokes one of the caller's sessions (the current one too: that is a logout).
@@ -21,10 +23,22 @@ pub async fn delete_session(
     state: web::Data<ApiState>,
     Writer(caller): Writer,
     id: web::Path<Uuid>,
+    client: ClientInfo,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    let user_id = caller.user.id;
     let mut conn = state.conn().await?;
-    if !state.bounded(Session::revoke(&mut conn, caller.user.id, id, Utc::now())).await? {
+    let revoked = state
+        .bounded(conn.transaction(async |conn| {
+            let revoked = Session::revoke(conn, user_id, id, Utc::now()).await?;
+            if revoked {
+                let details = json!({"session_id": id});
+                activity::record(conn, user_id, ActivityAction::SessionRevoked, &client, details).await?;
+            }
+            Ok::<_, diesel::result::Error>(revoked)
+        }))
+        .await?;
+    if !revoked {
         return Err(ApiError::NotFound("no such session".to_owned()));
     }
     tracing::info!(user = %caller.user.id, session = %id, "session revoked");
