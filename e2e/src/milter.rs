@@ -171,6 +171,25 @@ impl MilterProcess {
         std::fs::read_to_string(&self.log).unwrap_or_else(|err| format!("({}: {err})", self.log.display()))
     }
 
+    /// The value of an unlabelled counter or gauge from `/metrics`.
+    pub async fn metric(&self, name: &str) -> Result<u64> {
+        let (code, body) = self.http_get("/metrics").await?;
+        anyhow::ensure!(code == 200, "/metrics answered {code}");
+        body.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .with_context(|| format!("no metric {name} in:\n{body}"))
+    }
+
+    /// Waits until the milter has emptied its routing cache more often than `before` times:
+    /// a change made with the CLI has reached it through LISTEN/NOTIFY.
+    pub async fn wait_for_invalidation(&self, before: u64) -> Result<()> {
+        const METRIC: &str = "smtpy_milter_cache_invalidations_total";
+        poll_until("the milter to hear the routing change", Duration::from_secs(10), || async {
+            Ok((self.metric(METRIC).await? > before).then_some(()))
+        })
+        .await
+    }
+
     /// `GET path` on the metrics listener: (status code, body).
     pub async fn http_get(&self, path: &str) -> Result<(u16, String)> {
         let mut stream = TcpStream::connect(self.metrics_addr).await?;

@@ -101,6 +101,11 @@ pub fn render(app: &App) -> String {
     );
     let _ = writeln!(
         out,
+        "# HELP smtpy_milter_cache_invalidations_total Times the routing cache was emptied (a routing change was heard, or the change listener reconnected).\n# TYPE smtpy_milter_cache_invalidations_total counter\nsmtpy_milter_cache_invalidations_total {}",
+        cache.invalidations
+    );
+    let _ = writeln!(
+        out,
         "# HELP smtpy_milter_change_listener_up Whether the LISTEN connection is up (1) or the cache is bypassed (0).\n# TYPE smtpy_milter_change_listener_up gauge\nsmtpy_milter_change_listener_up {}",
         u8::from(cache.live)
     );

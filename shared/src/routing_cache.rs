@@ -80,6 +80,8 @@ pub struct CacheStats {
     pub live: bool,
     /// Entries held.
     pub entries: usize,
+    /// Invalidations so far (routing changes heard, listener reconnects).
+    pub invalidations: u64,
 }
 
 impl RoutingCache {
@@ -183,6 +185,7 @@ impl RoutingCache {
             misses: self.misses.load(Ordering::Relaxed),
             live: self.live.load(Ordering::Acquire),
             entries: self.lock().len(),
+            invalidations: self.generation.load(Ordering::Acquire),
         }
     }
 

@@ -26,8 +26,12 @@ async fn disabled_alias_rejected_550_5_1_1_then_enable_forwards_next_message() {
     assert!(tx.rcpts[0].starts_with("550 5.1.1"), "{}", tx.rcpts[0]);
     assert_ne!(tx.rcpts[0].text(), disabled.text(), "a disabled alias should say so, unlike an unknown address");
 
-    // The same milter process: the CLI change reaches it through LISTEN/NOTIFY.
+    // The same milter process: the CLI change reaches it through LISTEN/NOTIFY, which is
+    // asynchronous (DESIGN: within a second), so wait until the milter has heard it.
+    let milter = stack.milter.as_ref().unwrap();
+    let before = milter.metric("smtpy_milter_cache_invalidations_total").await.unwrap();
     stack.admin.run(&["alias", "enable", &alias]).await.unwrap();
+    milter.wait_for_invalidation(before).await.unwrap();
     let message = fixture::message(&alias, "after enable");
     let tx = stack.send(SENDER, &[&alias], &message).await.unwrap();
     assert_eq!(tx.rcpts[0].code, 250, "first RCPT after `alias enable`: {}\n{}", tx.rcpts[0], stack.logs());
