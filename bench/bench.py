@@ -36,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 REPO = os.environ.get("SMTPY_BENCH_REPO", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INSTANCE_SH = os.path.join(REPO, "postfix-config", "instance.sh")
@@ -146,6 +147,57 @@ def ticks_by_comm():
         name, rest = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
         out[int(entry)] = (name, int(rest[11]) + int(rest[12]))
     return out
+
+
+def proc_stat(pid):
+    """(ppid, utime + stime, cutime + cstime) of one process, in ticks; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14])
+
+
+def instance_ticks(inst):
+    """CPU ticks used so far by one Postfix instance: its master (with the children it has
+    reaped) plus the children still running. Between two readings the difference is what the
+    instance used, whatever else the machine runs (a child alive at the first reading and gone
+    by the second is counted whole in the master's reaped time, minus what the first reading
+    had already counted)."""
+    try:
+        with open(os.path.join(inst, "spool", "pid", "master.pid")) as f:
+            master = int(f.read().strip())
+    except (OSError, ValueError):
+        return 0
+    stat = proc_stat(master)
+    if stat is None:
+        return 0
+    total = stat[1] + stat[2]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            child = proc_stat(int(entry))
+            if child is not None and child[0] == master:
+                total += child[1]
+    return total
+
+
+def db_backend_ticks(dbname):
+    """CPU ticks of the Postgres backends connected to `dbname` (their process title names the
+    database), so other databases' work on the same cluster (tests, builds) is not counted."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                title = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres: ") and f" {dbname} " in title:
+            stat = proc_stat(int(entry))
+            total += stat[1] if stat else 0
+    return total
 
 
 def ticks_delta(before, after, names, inside=True):
@@ -423,6 +475,7 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.db_url = os.environ.get("SMTPY_BENCH_DB_URL") or die("SMTPY_BENCH_DB_URL is not set: start bench/run")
+        self.db_name = urllib.parse.urlparse(self.db_url).path.lstrip("/")
         self.bin_dir = os.environ.get("SMTPY_BENCH_BIN_DIR") or die("SMTPY_BENCH_BIN_DIR is not set: start bench/run")
         self.work = args.dir
         self.config = os.path.join(self.work, "smtpy.toml")
@@ -660,6 +713,7 @@ class Bench:
         milter = self.milters.get(instance)
         base = self.sink.count
         cpu0, milter0 = machine_busy_ticks(), process_ticks(milter.pid) if milter else 0
+        postfix0, db0 = instance_ticks(inst), db_backend_ticks(self.db_name)
         procs0 = ticks_by_comm()
         t0 = time.monotonic()
         res = subprocess.run(
@@ -678,6 +732,7 @@ class Bench:
         cpu = machine_busy_ticks() - cpu0
         procs1 = ticks_by_comm()
         pg_cpu = ticks_delta(procs0, procs1, {"postgres"})
+        postfix_cpu, db_cpu = instance_ticks(inst) - postfix0, db_backend_ticks(self.db_name) - db0
         # CPU of the processes that are not the bench's (builds, tests, daemons), counted
         # directly: the machine's total minus the bench's processes would also count kernel
         # time no process is charged with (loopback networking: about a third of the total
@@ -695,6 +750,10 @@ class Bench:
             "cpu_ms_per_msg": cpu * ms_per_tick / messages,
             "milter_cpu_ms_per_msg": milter_cpu * ms_per_tick / messages,
             "postgres_cpu_ms_per_msg": pg_cpu * ms_per_tick / messages,
+            # Independent of other programs' load: this instance's Postfix processes, and the
+            # Postgres backends of the bench database.
+            "postfix_cpu_ms_per_msg": postfix_cpu * ms_per_tick / messages,
+            "bench_db_cpu_ms_per_msg": db_cpu * ms_per_tick / messages,
             # Share of the whole machine (all cores) busy with other programs during the point.
             "other_load": other / (elapsed * CLK_TCK * (os.cpu_count() or 1)),
         }
@@ -788,9 +847,11 @@ class Bench:
                 out.append(f"  {label(c):<17} {self.probes[c]}")
         out.append(f"20 sessions, {a.messages} messages per point, one message per session, delivered to smtp-sink;")
         out.append("ratio = median over rounds of (msg/s with milter / Postfix alone in the same round);")
-        out.append("cpu ms/msg: whole machine; milter, pg: the milter process, all Postgres processes;")
+        out.append("cpu ms/msg: whole machine; milter, pg: the milter process, all Postgres processes; postfix: this")
+        out.append("  instance's Postfix processes, db: the bench database's Postgres backends (both unaffected by")
+        out.append("  other programs' load; kernel time of loopback networking is in none of them);")
         out.append("other: share of the machine busy with programs that are not the bench (builds, tests), median (max)")
-        out.append(f"{'size':>6}  {'config':<17} {'msg/s':>7} {'min-max':>9} {'ratio':>6} {'cpu ms/msg':>10} {'milter':>6} {'pg':>5} {'other':>9}  goal")
+        out.append(f"{'size':>6}  {'config':<17} {'msg/s':>7} {'min-max':>9} {'ratio':>6} {'cpu ms/msg':>10} {'postfix':>7} {'milter':>6} {'db':>5} {'pg':>5} {'other':>9}  goal")
         for size in a.sizes:
             for c in configs:
                 pts = pick(c, 20, size)
@@ -805,11 +866,13 @@ class Bench:
                                 + ("ok)" if ratio >= GOAL_PLAIN_RATIO else "missed)"))
                 milter_cpu = f"{med([p['milter_cpu_ms_per_msg'] for p in pts]):6.2f}" if c != "alone" else f"{'-':>6}"
                 pg_cpu = f"{med([p['postgres_cpu_ms_per_msg'] for p in pts]):5.2f}"
+                postfix_cpu = f"{med([p['postfix_cpu_ms_per_msg'] for p in pts]):7.2f}"
+                db_cpu = f"{med([p['bench_db_cpu_ms_per_msg'] for p in pts]):5.2f}"
                 loads = [p["other_load"] for p in pts]
                 other = f"{med(loads):.0%} ({max(loads):.0%})"
                 rates = [p["delivered_per_s"] for p in pts]
                 out.append(f"{size // 1024:>3} KB  {label(c):<17} {med(rates):7.0f} "
-                           f"{f'{min(rates):.0f}-{max(rates):.0f}':>9} {ratio:6.2f} {med([p['cpu_ms_per_msg'] for p in pts]):10.2f} {milter_cpu} {pg_cpu} {other:>9}  {goal}")
+                           f"{f'{min(rates):.0f}-{max(rates):.0f}':>9} {ratio:6.2f} {med([p['cpu_ms_per_msg'] for p in pts]):10.2f} {postfix_cpu} {milter_cpu} {db_cpu} {pg_cpu} {other:>9}  {goal}")
         out.append(f"1 session, {a.single} messages, 1 KB: SMTP transaction time per message (smtp-source wall time / messages)")
         out.append(f"{'':6}  {'config':<17} {'ms/msg':>7} {'+ms':>6} {'other':>9}  goal")
         for c in configs:
