@@ -160,7 +160,8 @@ mod tests {
     fn changed_fields_names_only_what_differs() {
         let before = Preferences::default();
         assert!(changed_fields(&before, &before.clone()).is_empty());
-        let after = update(r#"{"theme": "dark", "weekly_reports": true, "language": "en"}"#).apply(before.clone()).unwrap();
+        let after =
+            update(r#"{"theme": "dark", "weekly_reports": true, "language": "en"}"#).apply(before.clone()).unwrap();
         assert_eq!(changed_fields(&before, &after), ["weekly_reports", "theme"]);
     }
 

@@ -159,14 +159,16 @@ async fn expire_tokens(mail: &Mail, purpose: &str) {
     assert!(n > 0, "no {purpose} token to expire");
 }
 
-async fn verification_token(mail: &Mail, to: &str) -> String {
+/// The token of the last mail to `to`, a verification link.
+pub async fn verification_token(mail: &Mail, to: &str) -> String {
     let mails = mail.to(to).await;
     let last = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
     assert_eq!(last.subject, "Confirm your email address");
     last.token("/verify-email")
 }
 
-async fn reset_token(mail: &Mail, to: &str) -> String {
+/// The token of the last mail to `to`, a password-reset link.
+pub async fn reset_token(mail: &Mail, to: &str) -> String {
     let mails = mail.to(to).await;
     let last = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
     assert_eq!(last.subject, "Reset your SMTPy password");

@@ -263,7 +263,8 @@ async fn reset_request<S: ApiApp>(app: &S, email: &str, ip: &str) -> Reply {
 #[actix_web::test]
 async fn api_rate_limits_fourth_password_reset_in_an_hour_is_429_with_retry_after() {
     let clock = TestClock::at("2026-11-26T10:20:00Z");
-    let config = ApiConfig { rate_limit_password_reset: ApiConfig::default().rate_limit_password_reset, ..test_config() };
+    let config =
+        ApiConfig { rate_limit_password_reset: ApiConfig::default().rate_limit_password_reset, ..test_config() };
     let (db, app) = app_with(config, Some(&clock)).await;
     register(&app, "owner@example.org").await;
 

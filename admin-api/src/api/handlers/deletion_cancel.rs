@@ -1,6 +1,8 @@
 //! `DELETE /users/me/deletion`
 
-use crate::api::{ApiError, ApiState, ErrorBody, activity, auth::Writer, client::ClientInfo, two_factor, views::UserView};
+use crate::api::{
+    ApiError, ApiState, ErrorBody, activity, auth::Writer, client::ClientInfo, two_factor, views::UserView,
+};
 use actix_web::web;
 use diesel_async::AsyncConnection;
 use serde_json::Value;

@@ -107,7 +107,8 @@ pub async fn login(
             (None, Some(code)) => {
                 conn.transaction(async |conn| {
                     two_factor::check_backup_code(&state, conn, user.id, code).await?;
-                    let recorded = activity::record(conn, user.id, ActivityAction::BackupCodeUsed, &client, Value::Null);
+                    let recorded =
+                        activity::record(conn, user.id, ActivityAction::BackupCodeUsed, &client, Value::Null);
                     state.bounded(recorded).await
                 })
                 .await

@@ -54,7 +54,8 @@ pub async fn request_password_reset(
             tracing::error!(user = %user.id, error = %e, "cannot issue a password-reset link");
         }
         // Nor may a failure to record it: a 500 for known addresses only would tell them apart.
-        let recorded = activity::record(&mut conn, user.id, ActivityAction::PasswordResetRequested, &client, Value::Null);
+        let recorded =
+            activity::record(&mut conn, user.id, ActivityAction::PasswordResetRequested, &client, Value::Null);
         if let Err(e) = state.bounded(recorded).await {
             tracing::error!(user = %user.id, error = %e, "cannot record a password-reset request");
         }

@@ -40,7 +40,9 @@ pub async fn put_preferences(
             let changed = changed_fields(&current, &saved);
             if !changed.is_empty() {
                 let details = json!({"changed": changed});
-                state.bounded(activity::record(conn, user_id, ActivityAction::PreferencesUpdated, &client, details)).await?;
+                state
+                    .bounded(activity::record(conn, user_id, ActivityAction::PreferencesUpdated, &client, details))
+                    .await?;
             }
             Ok::<_, ApiError>(saved)
         })

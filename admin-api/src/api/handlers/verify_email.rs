@@ -1,6 +1,8 @@
 //! `POST /auth/verify-email`
 
-use crate::api::{ApiError, ApiState, ErrorBody, account_mail, activity, client::ClientInfo, two_factor, views::UserView};
+use crate::api::{
+    ApiError, ApiState, ErrorBody, account_mail, activity, client::ClientInfo, two_factor, views::UserView,
+};
 use actix_web::web;
 use chrono::Utc;
 use diesel_async::AsyncConnection;
