@@ -94,10 +94,10 @@ async fn api_ownership_matrix_id_routes_answer_404_for_another_owners_id() {
     assert!(!id_routes.is_empty(), "ROUTES has no {{id}} route: the matrix would test nothing");
 
     for (method_name, path) in id_routes {
-        // Each route: Alice's id, the table it lives in, and how Alice checks it still works.
-        let (id, table) = match (*method_name, *path) {
-            ("delete", "/users/api-keys/{id}") => (o.alice_target_key.clone(), "api_keys"),
-            ("delete", "/users/sessions/{id}") => (alice_session_id.clone(), "sessions"),
+        // Each route: Alice's id, the table it lives in, and the column her own call sets.
+        let (id, table, column) = match (*method_name, *path) {
+            ("delete", "/users/api-keys/{id}") => (o.alice_target_key.clone(), "api_keys", "revoked_at"),
+            ("delete", "/users/sessions/{id}") => (alice_session_id.clone(), "sessions", "revoked_at"),
             (m, p) => panic!(
                 "{m} {p} takes an {{id}} and the ownership matrix does not know how to set one up: \
                  add a case to api_ownership_matrix.rs"
@@ -117,13 +117,14 @@ async fn api_ownership_matrix_id_routes_answer_404_for_another_owners_id() {
         for (credential, bob) in [("session", o.bob.with_csrf()), ("API key", o.bob_key.clone())] {
             let r =
                 send(&app, method(method_name), &format!("{PREFIX}{}", path.replace("{id}", &id)), &bob, None).await;
-            assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"), "{what} by Bob's {credential}");
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{what} by Bob's {credential}: {:?}", r.body);
+            assert_eq!(r.code(), "not_found", "{what} by Bob's {credential}");
             assert_eq!(r.body, unknown.body, "{what}: Alice's id must look like one that does not exist");
         }
         assert_eq!(row(&db, table, &id).await, before, "{what}: Alice's row changed");
 
-        // Alice still sees it and can use it, and can herself do what Bob could not (so the
-        // 404 above was about ownership, not a broken request).
+        // Alice still lists it (the session lists itself, so it still works), and can herself
+        // do what Bob could not: the 404 above was about ownership, not a broken request.
         match table {
             "api_keys" => {
                 assert!(ids(&app, "/users/api-keys", &o.alice.without_csrf()).await.contains(&id), "{what}");
@@ -137,7 +138,9 @@ async fn api_ownership_matrix_id_routes_answer_404_for_another_owners_id() {
         let path = format!("{PREFIX}{}", path.replace("{id}", &id));
         let own = send(&app, method(method_name), &path, &o.alice.with_csrf(), None).await;
         assert!(own.status.is_success(), "{what} by Alice herself: {} {:?}", own.status, own.body);
-        assert_ne!(row(&db, table, &id).await, before, "{what}: Alice's own request changed nothing");
+        assert!(before[column].is_null(), "{what}: {before}");
+        let after = row(&db, table, &id).await;
+        assert!(!after[column].is_null(), "{what}: Alice's own request did not set {column}: {after}");
     }
     // Alice's everyday key was never a target and still works.
     let me = send(&app, Method::GET, &format!("{PREFIX}/users/me"), &o.alice_key, None).await;
