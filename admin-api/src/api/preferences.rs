@@ -118,6 +118,21 @@ impl PreferencesUpdate {
     }
 }
 
+/// The names of the fields whose value differs between `before` and `after`, as the API spells them.
+pub fn changed_fields(before: &Preferences, after: &Preferences) -> Vec<&'static str> {
+    [
+        ("email_notifications", before.email_notifications != after.email_notifications),
+        ("marketing_emails", before.marketing_emails != after.marketing_emails),
+        ("security_alerts", before.security_alerts != after.security_alerts),
+        ("weekly_reports", before.weekly_reports != after.weekly_reports),
+        ("theme", before.theme != after.theme),
+        ("language", before.language != after.language),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -139,6 +154,15 @@ mod tests {
         assert!(update(r#"{"language": "en; DROP"}"#).apply(Preferences::default()).is_err());
         assert!(serde_json::from_str::<PreferencesUpdate>(r#"{"theme": "blue"}"#).is_err());
         assert!(serde_json::from_str::<PreferencesUpdate>(r#"{"sound": true}"#).is_err());
+    }
+
+    #[test]
+    fn changed_fields_names_only_what_differs() {
+        let before = Preferences::default();
+        assert!(changed_fields(&before, &before.clone()).is_empty());
+        let after =
+            update(r#"{"theme": "dark", "weekly_reports": true, "language": "en"}"#).apply(before.clone()).unwrap();
+        assert_eq!(changed_fields(&before, &after), ["weekly_reports", "theme"]);
     }
 
     #[test]

@@ -1,10 +1,18 @@
-//! API: the activity log: what is recorded, filters, pages, CSV export, and owners' privacy.
+//! API: the activity log: what is recorded (logins, keys, sessions and every change to account
+//! security), filters, pages, CSV export, and owners' privacy.
 
-use crate::api_support::{
-    As, Login, PASSWORD, account, app, call, call_raw, create_key, login, login_attempt, peer, register, request, send,
+use crate::{
+    api_email::{mail_app_with, reset_token, verification_token},
+    api_support::{
+        ApiApp, As, Injected, Login, PASSWORD, Reply, account, app, call, call_raw, create_key, login, login_attempt,
+        peer, register, request, send, session_of, totp_code_b32,
+    },
 };
 use actix_web::http::{Method, StatusCode, header};
+use chrono::{TimeDelta, TimeZone, Utc};
 use serde_json::{Value, json};
+use smtpy_admin::api::clock::SettableClock;
+use std::sync::Arc;
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
@@ -96,6 +104,120 @@ async fn api_activity_logs_record_each_action() {
     let client = db.client().await.unwrap();
     let all: i64 = client.query_one("SELECT count(*) FROM activity_logs", &[]).await.unwrap().get(0);
     assert_eq!(all, 8, "the 8 listed; none for the unknown address");
+}
+
+/// Where the account-security requests come from, so each entry can be shown to carry them.
+const SECURITY_IP: &str = "198.51.100.20";
+const SECURITY_UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15";
+
+/// A request from [`SECURITY_IP`] with [`SECURITY_UA`].
+async fn from_browser<S: ApiApp>(app: &S, method: Method, path: &str, who: &As, body: Option<Value>) -> Reply {
+    let req = request(method, &format!("/api/v1{path}"), who, body)
+        .peer_addr(peer(SECURITY_IP))
+        .insert_header((header::USER_AGENT, SECURITY_UA));
+    call(app, req).await
+}
+
+#[actix_web::test]
+async fn api_activity_logs_record_account_security_actions() {
+    const T0: i64 = 1_700_000_000;
+    const OWNER: &str = "owner@example.org";
+    const CHANGED: &str = "a changed password, long enough";
+    const RESET: &str = "a password set by a reset link";
+    let clock = Arc::new(SettableClock::new(Utc.timestamp_opt(T0, 0).unwrap()));
+    let (mail, app) = mail_app_with(Injected { clock: Some(clock.clone()), ..Injected::default() }).await;
+    let ok = |r: &Reply, what: &str| assert!(r.status.is_success(), "{what}: {} {:?}", r.status, r.body);
+    let browser_login = async |password: &str, extra: Value| {
+        let mut body = json!({"email": OWNER, "password": password});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        session_of(from_browser(&app, Method::POST, "/auth/login", &As::Nobody, Some(body)).await)
+    };
+
+    register(&app, OWNER).await;
+    let token = verification_token(&mail, OWNER).await;
+    ok(
+        &from_browser(&app, Method::POST, "/auth/verify-email", &As::Nobody, Some(json!({"token": token}))).await,
+        "verify",
+    );
+    let laptop = browser_login(PASSWORD, json!({})).await;
+    let who = laptop.with_csrf();
+    let sessions = send(&app, Method::GET, "/api/v1/users/sessions", &laptop.without_csrf(), None).await;
+    let laptop_id =
+        sessions.body["items"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()["id"].clone();
+    let _phone = browser_login(PASSWORD, json!({})).await;
+    let change = json!({"current_password": PASSWORD, "new_password": CHANGED});
+    ok(&from_browser(&app, Method::PATCH, "/users/me", &who, Some(change)).await, "password change");
+    let prefs = json!({"theme": "dark", "weekly_reports": true});
+    ok(&from_browser(&app, Method::PUT, "/users/preferences", &who, Some(prefs)).await, "preferences");
+
+    let enrolment = from_browser(&app, Method::POST, "/auth/2fa/enable", &who, Some(json!({}))).await;
+    let secret = enrolment.body["secret"].as_str().unwrap().to_owned();
+    let code = json!({"code": totp_code_b32(&secret, T0)});
+    ok(&from_browser(&app, Method::POST, "/auth/2fa/verify", &who, Some(code)).await, "2fa verify");
+    clock.advance(TimeDelta::seconds(30));
+    let code = json!({"code": totp_code_b32(&secret, T0 + 30)});
+    let regenerated = from_browser(&app, Method::POST, "/auth/2fa/backup-codes", &who, Some(code)).await;
+    ok(&regenerated, "backup codes");
+    let backup_code = regenerated.body["codes"][0].as_str().unwrap().to_owned();
+    let _tablet = browser_login(CHANGED, json!({"backup_code": backup_code})).await;
+    ok(&from_browser(&app, Method::DELETE, "/users/sessions", &who, None).await, "revoke the others");
+    clock.advance(TimeDelta::seconds(30));
+    let disable = json!({"password": CHANGED, "code": totp_code_b32(&secret, T0 + 60)});
+    ok(&from_browser(&app, Method::POST, "/auth/2fa/disable", &who, Some(disable)).await, "2fa disable");
+    let deletion = json!({"password": CHANGED});
+    ok(&from_browser(&app, Method::POST, "/users/me/deletion", &who, Some(deletion)).await, "deletion");
+    ok(&from_browser(&app, Method::DELETE, "/users/me/deletion", &who, None).await, "cancel deletion");
+    let request_reset = json!({"email": OWNER});
+    ok(&from_browser(&app, Method::POST, "/auth/password-reset", &As::Nobody, Some(request_reset)).await, "reset");
+    let confirm = json!({"token": reset_token(&mail, OWNER).await, "password": RESET});
+    ok(&from_browser(&app, Method::POST, "/auth/password-reset/confirm", &As::Nobody, Some(confirm)).await, "confirm");
+
+    // Read with a session from elsewhere, so no entry matches the request only by chance.
+    let reader = login_with_password(&app, OWNER, RESET).await;
+    let r = logs(&app, &reader.without_csrf(), "?per_page=200").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let items = r.body["items"].as_array().unwrap();
+    let expected = [
+        ("email_verified", json!({"email": OWNER})),
+        ("password_changed", json!({"other_sessions_revoked": 1})),
+        ("preferences_updated", json!({"changed": ["weekly_reports", "theme"]})),
+        ("two_factor_enabled", json!({})),
+        ("backup_codes_regenerated", json!({"codes": 10})),
+        ("backup_code_used", json!({})),
+        ("session_revoked", json!({"revoked": 1, "kept_session_id": laptop_id})),
+        ("two_factor_disabled", json!({"confirmed_with": "totp"})),
+        ("deletion_requested", Value::Null),
+        ("deletion_cancelled", json!({})),
+        ("password_reset_requested", json!({})),
+        ("password_reset", json!({"sessions_revoked": 1})),
+    ];
+    for (action, details) in &expected {
+        let found: Vec<&Value> = items.iter().filter(|e| e["action"] == *action).collect();
+        assert_eq!(found.len(), 1, "{action}: {items:#?}");
+        let entry = found[0];
+        assert_eq!((&entry["ip"], &entry["user_agent"]), (&json!(SECURITY_IP), &json!(SECURITY_UA)), "{action}");
+        if details.is_null() {
+            // The date 30 days on, by the app's clock.
+            let due = Utc.timestamp_opt(T0 + 60, 0).unwrap() + TimeDelta::days(30);
+            let scheduled = entry["details"]["scheduled_at"].as_str().unwrap();
+            assert_eq!(chrono::DateTime::parse_from_rfc3339(scheduled).unwrap(), due, "{action}");
+        } else {
+            assert_eq!(&entry["details"], details, "{action}");
+        }
+    }
+    // Newest first, in the order they happened (logins in between).
+    let order: Vec<&str> = actions(&r.body).into_iter().filter(|a| *a != "login_succeeded").collect();
+    let mut wanted: Vec<&str> = expected.iter().map(|(a, _)| *a).collect();
+    wanted.reverse();
+    assert_eq!(order, wanted);
+}
+
+/// Logs `email` in with `password` (no particular client).
+async fn login_with_password<S: ApiApp>(app: &S, email: &str, password: &str) -> Login {
+    session_of(
+        send(app, Method::POST, "/api/v1/auth/login", &As::Nobody, Some(json!({"email": email, "password": password})))
+            .await,
+    )
 }
 
 #[actix_web::test]
@@ -279,4 +401,29 @@ async fn api_activity_logs_an_action_whose_entry_cannot_be_written_does_not_happ
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     let me = send(&app, Method::GET, "/api/v1/users/me", &session.without_csrf(), None).await;
     assert_eq!(me.status, StatusCode::OK, "the session is still live");
+
+    // Account security: a password change, a preferences change and a deletion request
+    // whose entries cannot be written are not made either.
+    let hash_before: String = client.query_one("SELECT password_hash FROM users", &[]).await.unwrap().get(0);
+    let change = json!({"current_password": PASSWORD, "new_password": "another long password"});
+    let r = send(&app, Method::PATCH, "/api/v1/users/me", &session.with_csrf(), Some(change)).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let hash_after: String = client.query_one("SELECT password_hash FROM users", &[]).await.unwrap().get(0);
+    assert_eq!(hash_before, hash_after, "the password is unchanged");
+    let prefs = json!({"theme": "dark"});
+    let r = send(&app, Method::PUT, "/api/v1/users/preferences", &session.with_csrf(), Some(prefs)).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let r = send(&app, Method::GET, "/api/v1/users/preferences", &session.without_csrf(), None).await;
+    assert_eq!(r.body["theme"], "auto", "the preferences are unchanged");
+    let r = send(
+        &app,
+        Method::POST,
+        "/api/v1/users/me/deletion",
+        &session.with_csrf(),
+        Some(json!({"password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let me = send(&app, Method::GET, "/api/v1/users/me", &session.without_csrf(), None).await;
+    assert_eq!(me.body["deletion_scheduled_at"], Value::Null, "no deletion is scheduled");
 }

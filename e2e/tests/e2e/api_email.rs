@@ -1,7 +1,7 @@
 //! API: mail to owners, delivered to a real SMTP capture sink: address verification,
 //! password reset, and alerts on sign-ins from new devices.
 
-use crate::api_support::{ApiApp, As, Login, PASSWORD, Reply, login, read, register, send};
+use crate::api_support::{ApiApp, As, Injected, Login, PASSWORD, Reply, app_injected, login, read, register, send};
 use actix_web::{
     http::{Method, StatusCode, header},
     test::{self, TestRequest},
@@ -59,11 +59,16 @@ pub async fn app_on(api: ApiConfig, mailer: Mailer) -> (TestDb, impl ApiApp) {
 
 /// The app, its mail going to a fresh capture sink.
 pub async fn mail_app() -> (Mail, impl ApiApp) {
+    mail_app_with(Injected::default()).await
+}
+
+/// As [`mail_app`], on the clocks in `injected` (its mailer is replaced by the sink's).
+pub async fn mail_app_with(injected: Injected) -> (Mail, impl ApiApp) {
     let sink = CaptureSink::start().await.unwrap();
     let smtp = SmtpConfig { relay: format!("127.0.0.1:{}", sink.port()), from: "SMTPy <no-reply@smtpy.test>".into() };
     let mailer = Mailer::smtp(&smtp).unwrap();
     let api = ApiConfig { public_url: format!("{PUBLIC_URL}/"), ..crate::api_support::test_config() };
-    let (db, app) = app_on(api, mailer.clone()).await;
+    let (db, app) = app_injected(api, Injected { mailer: Some(mailer.clone()), ..injected }).await;
     (Mail { db, sink, mailer }, app)
 }
 
@@ -154,14 +159,16 @@ async fn expire_tokens(mail: &Mail, purpose: &str) {
     assert!(n > 0, "no {purpose} token to expire");
 }
 
-async fn verification_token(mail: &Mail, to: &str) -> String {
+/// The token of the last mail to `to`, a verification link.
+pub async fn verification_token(mail: &Mail, to: &str) -> String {
     let mails = mail.to(to).await;
     let last = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
     assert_eq!(last.subject, "Confirm your email address");
     last.token("/verify-email")
 }
 
-async fn reset_token(mail: &Mail, to: &str) -> String {
+/// The token of the last mail to `to`, a password-reset link.
+pub async fn reset_token(mail: &Mail, to: &str) -> String {
     let mails = mail.to(to).await;
     let last = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
     assert_eq!(last.subject, "Reset your SMTPy password");

@@ -1,15 +1,20 @@
-//! API: rate limits on login and registration, counted in Postgres across instances.
+//! API: rate limits on login, registration, password reset, verification mail and two-factor
+//! codes, counted in Postgres across instances.
 
 use crate::api_support::{
-    As, PASSWORD, TestClock, app_with, call, instance, login_attempt, peer, register, request, test_config,
+    ApiApp, As, Injected, Login, PASSWORD, Reply, TestClock, account, app_injected, app_with, call, instance,
+    login_attempt, peer, register, request, send, test_config, totp_code_b32,
 };
 use actix_web::http::{Method, StatusCode, header};
-use chrono::TimeDelta;
-use serde_json::json;
-use smtpy_admin::api::limits::{Limit, RateKey, RateLimiter};
+use chrono::{TimeDelta, TimeZone, Utc};
+use serde_json::{Value, json};
+use smtpy_admin::api::{
+    clock::SettableClock,
+    limits::{Limit, RateKey, RateLimiter},
+};
 use smtpy_e2e::TestDb;
 use smtpy_shared::{Db, config::ApiConfig};
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 /// The default limits (login 5/minute, register 3/hour) and everything else as in tests.
 fn limited() -> ApiConfig {
@@ -247,4 +252,164 @@ async fn api_rate_limits_expired_counters_are_deleted() {
     let client = test_db.client().await.unwrap();
     let rows: i64 = client.query_one("SELECT count(*) FROM rate_limits", &[]).await.unwrap().get(0);
     assert_eq!(rows, 0);
+}
+
+/// One password-reset request for `email` from `ip`.
+async fn reset_request<S: ApiApp>(app: &S, email: &str, ip: &str) -> Reply {
+    let body = json!({"email": email});
+    call(app, request(Method::POST, "/api/v1/auth/password-reset", &As::Nobody, Some(body)).peer_addr(peer(ip))).await
+}
+
+#[actix_web::test]
+async fn api_rate_limits_fourth_password_reset_in_an_hour_is_429_with_retry_after() {
+    let clock = TestClock::at("2026-11-26T10:20:00Z");
+    let config =
+        ApiConfig { rate_limit_password_reset: ApiConfig::default().rate_limit_password_reset, ..test_config() };
+    let (db, app) = app_with(config, Some(&clock)).await;
+    register(&app, "owner@example.org").await;
+
+    // The same three answers and the same refusal for an account and for an unknown address:
+    // the limit is counted before the address is looked up.
+    let mut answers = Vec::new();
+    for (email, ip) in [("owner@example.org", "198.51.100.1"), ("nobody@example.org", "198.51.100.2")] {
+        let mut replies = Vec::new();
+        for _ in 0..4 {
+            replies.push(reset_request(&app, email, ip).await);
+        }
+        let statuses: Vec<StatusCode> = replies.iter().map(|r| r.status).collect();
+        assert_eq!(statuses[..3], [StatusCode::ACCEPTED; 3], "{email}: {replies:?}");
+        let fourth = &replies[3];
+        assert_eq!((fourth.status, fourth.code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "{email}");
+        assert_eq!(retry_after(fourth), 40 * 60, "{email}: the hour 10:00-11:00 has 40 minutes left");
+        answers.push(replies.into_iter().map(|r| (r.status, r.body, retry_after_of(&r.headers))).collect::<Vec<_>>());
+    }
+    assert_eq!(answers[0], answers[1], "a known and an unknown address get the same answers");
+
+    // Per address: a fresh email from a spent address is refused; per email: a spent email
+    // from a fresh address is refused (case does not help).
+    assert_eq!(reset_request(&app, "third@example.org", "198.51.100.1").await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(reset_request(&app, "Owner@Example.org", "198.51.100.3").await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(reset_request(&app, "third@example.org", "198.51.100.4").await.status, StatusCode::ACCEPTED);
+
+    // Only the three accepted requests for the account issued anything.
+    let client = db.client().await.unwrap();
+    let recorded: i64 = client
+        .query_one("SELECT count(*) FROM activity_logs WHERE action = 'password_reset_requested'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, 3);
+
+    clock.advance(TimeDelta::minutes(40));
+    assert_eq!(reset_request(&app, "owner@example.org", "198.51.100.1").await.status, StatusCode::ACCEPTED);
+}
+
+fn retry_after_of(headers: &header::HeaderMap) -> Option<String> {
+    headers.get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[actix_web::test]
+async fn api_rate_limits_sixth_verification_resend_in_a_day_is_429() {
+    let clock = TestClock::at("2026-11-26T22:00:00Z");
+    let config = ApiConfig {
+        rate_limit_verification_resend: ApiConfig::default().rate_limit_verification_resend,
+        ..test_config()
+    };
+    let (_db, app) = app_with(config, Some(&clock)).await;
+    let owner = account(&app, "owner@example.org").await;
+    let other = account(&app, "other@example.org").await;
+    let resend =
+        async |who: &Login| send(&app, Method::POST, "/api/v1/auth/verify-email/resend", &who.with_csrf(), None).await;
+
+    for attempt in 1..=5 {
+        let r = resend(&owner).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "attempt {attempt}: {:?}", r.body);
+    }
+    let sixth = resend(&owner).await;
+    assert_eq!((sixth.status, sixth.code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "{:?}", sixth.body);
+    assert_eq!(retry_after(&sixth), 2 * 3600, "the day ends in two hours");
+    // Counted per account: another account (same client address) is not affected.
+    assert_eq!(resend(&other).await.status, StatusCode::ACCEPTED);
+
+    clock.advance(TimeDelta::hours(2));
+    assert_eq!(resend(&owner).await.status, StatusCode::ACCEPTED);
+}
+
+/// `path` under /api/v1 as a POST with `body`.
+async fn post<S: ApiApp>(app: &S, path: &str, who: &As, body: Value) -> Reply {
+    send(app, Method::POST, &format!("/api/v1{path}"), who, Some(body)).await
+}
+
+#[actix_web::test]
+async fn api_rate_limits_sixth_two_factor_attempt_in_a_minute_is_429() {
+    const T0: i64 = 1_700_000_000;
+    let limits_clock = TestClock::at("2026-11-26T10:00:00Z");
+    let clock = Arc::new(SettableClock::new(Utc.timestamp_opt(T0, 0).unwrap()));
+    let config = ApiConfig { rate_limit_two_factor: ApiConfig::default().rate_limit_two_factor, ..test_config() };
+    let injected = Injected { limits_clock: Some(limits_clock.clone()), clock: Some(clock.clone()), mailer: None };
+    let (_db, app) = app_injected(config, injected).await;
+    let session = account(&app, "owner@example.org").await;
+    let who = session.with_csrf();
+    let two_factor_on = async || {
+        let me = send(&app, Method::GET, "/api/v1/users/me", &session.without_csrf(), None).await;
+        me.body["two_factor_enabled"].as_bool().unwrap()
+    };
+
+    // Confirming the secret: five wrong codes, then the right one is refused too.
+    let secret = post(&app, "/auth/2fa/enable", &who, json!({})).await.body["secret"].as_str().unwrap().to_owned();
+    for attempt in 1..=5 {
+        let r = post(&app, "/auth/2fa/verify", &who, json!({"code": "000000"})).await;
+        assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "invalid_totp"), "attempt {attempt}");
+    }
+    let sixth = post(&app, "/auth/2fa/verify", &who, json!({"code": totp_code_b32(&secret, T0)})).await;
+    assert_eq!((sixth.status, sixth.code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "{:?}", sixth.body);
+    assert_eq!(retry_after(&sixth), 60);
+    assert!(!two_factor_on().await, "a refused attempt changes nothing");
+    limits_clock.advance(TimeDelta::minutes(1));
+    let r = post(&app, "/auth/2fa/verify", &who, json!({"code": totp_code_b32(&secret, T0)})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(two_factor_on().await);
+
+    // New backup codes: the verify above and four wrong codes, then the right code is refused.
+    clock.advance(TimeDelta::seconds(30));
+    let fresh = totp_code_b32(&secret, T0 + 30);
+    for attempt in 2..=5 {
+        let r = post(&app, "/auth/2fa/backup-codes", &who, json!({"code": "000000"})).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {attempt}: {:?}", r.body);
+    }
+    let sixth = post(&app, "/auth/2fa/backup-codes", &who, json!({"code": fresh})).await;
+    assert_eq!((sixth.status, sixth.code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "{:?}", sixth.body);
+    // The limit is per account and shared with login: the code at login is refused as well.
+    let login = post(
+        &app,
+        "/auth/login",
+        &As::Nobody,
+        json!({"email": "owner@example.org", "password": PASSWORD, "totp_code": fresh}),
+    )
+    .await;
+    assert_eq!(login.status, StatusCode::TOO_MANY_REQUESTS, "{:?}", login.body);
+    limits_clock.advance(TimeDelta::minutes(1));
+    let r = post(&app, "/auth/2fa/backup-codes", &who, json!({"code": fresh})).await;
+    assert_eq!(r.status, StatusCode::OK, "the code was not spent by the refused attempts: {:?}", r.body);
+
+    // Turning it off: wrong passwords and wrong codes count alike; the sixth try is refused
+    // even with both factors right.
+    clock.advance(TimeDelta::seconds(30));
+    let fresh = totp_code_b32(&secret, T0 + 60);
+    for attempt in 2..=5 {
+        let body = if attempt % 2 == 0 {
+            json!({"password": "not the password at all", "code": fresh})
+        } else {
+            json!({"password": PASSWORD, "code": "000000"})
+        };
+        let r = post(&app, "/auth/2fa/disable", &who, body).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {attempt}: {:?}", r.body);
+    }
+    let sixth = post(&app, "/auth/2fa/disable", &who, json!({"password": PASSWORD, "code": fresh})).await;
+    assert_eq!((sixth.status, sixth.code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "{:?}", sixth.body);
+    assert!(two_factor_on().await, "still on");
+    limits_clock.advance(TimeDelta::minutes(1));
+    let r = post(&app, "/auth/2fa/disable", &who, json!({"password": PASSWORD, "code": fresh})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert!(!two_factor_on().await);
 }

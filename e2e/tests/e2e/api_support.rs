@@ -13,6 +13,7 @@ use smtpy_admin::api::{
     ApiState,
     clock::{Clock, SystemClock},
     limits::RateLimiter,
+    mail::Mailer,
 };
 use smtpy_e2e::TestDb;
 use smtpy_shared::{Db, config::ApiConfig, sealed::SealKey};
@@ -82,12 +83,44 @@ pub async fn instance_with(
     clock: Option<&TestClock>,
     api_clock: Arc<dyn Clock>,
 ) -> impl ApiApp + use<> {
+    let injected = Injected { limits_clock: clock.cloned(), clock: Some(api_clock), mailer: None };
+    instance_injected(url, config, injected).await
+}
+
+/// What a test app runs on besides `[api]`; the default is the system clock everywhere and no
+/// mail to owners.
+#[derive(Clone, Default)]
+pub struct Injected {
+    /// The rate limiter's clock.
+    pub limits_clock: Option<TestClock>,
+    /// The clock of TOTP codes, invitations and deletion dates.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Where mail to owners goes.
+    pub mailer: Option<Mailer>,
+}
+
+/// A fresh database and the app on it with `config` and `injected` (both clocks settable:
+/// a test of a rate limit on two-factor codes needs both).
+pub async fn app_injected(config: ApiConfig, injected: Injected) -> (TestDb, impl ApiApp + use<>) {
+    let test_db = TestDb::create().await.unwrap();
+    let app = instance_injected(test_db.url(), config, injected).await;
+    (test_db, app)
+}
+
+/// One more app instance on the database at `url`, with `config` and `injected`.
+pub async fn instance_injected(url: &str, config: ApiConfig, injected: Injected) -> impl ApiApp + use<> {
     let db = Db::new(url, 4, Duration::from_secs(10)).unwrap();
     // Idempotent; applies any migration the prebuilt `smtpy-admin` binary did not know yet.
     db.migrate().await.unwrap();
     let seal = SealKey::from_bytes(&SEAL_KEY).unwrap();
-    let mut state = ApiState::new(db, &config, seal).with_clock(api_clock);
-    if let Some(clock) = clock {
+    let mut state = ApiState::new(db, &config, seal);
+    if let Some(clock) = injected.clock {
+        state = state.with_clock(clock);
+    }
+    if let Some(mailer) = injected.mailer {
+        state = state.with_mailer(mailer);
+    }
+    if let Some(clock) = &injected.limits_clock {
         state.limits = RateLimiter::new(&config, clock.clock());
     }
     test::init_service(smtpy_admin::server::app(state)).await

@@ -10,6 +10,7 @@ mod api_auth;
 mod api_email;
 mod api_errors;
 mod api_keys;
+mod api_ownership_matrix;
 mod api_preferences;
 mod api_rate_limits;
 mod api_security_headers;

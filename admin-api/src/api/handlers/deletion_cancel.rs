@@ -1,10 +1,15 @@
 //! `DELETE /users/me/deletion`
 
-use crate::api::{ApiError, ApiState, ErrorBody, auth::Writer, two_factor, views::UserView};
+use crate::api::{
+    ApiError, ApiState, ErrorBody, activity, auth::Writer, client::ClientInfo, two_factor, views::UserView,
+};
 use actix_web::web;
-use smtpy_shared::models::User;
+use diesel_async::AsyncConnection;
+use serde_json::Value;
+use smtpy_shared::models::{ActivityAction, User};
 
-/// Cancels the caller's scheduled account deletion.
+/// Cancels the caller's scheduled account deletion; the cancellation goes to the account's
+/// activity log (`deletion_cancelled`).
 #[utoipa::path(delete, path = "/api/v1/users/me/deletion", tag = "users",
     security(("session_cookie" = []), ("api_key" = [])),
     responses(
@@ -14,12 +19,20 @@ use smtpy_shared::models::User;
         (status = 404, description = "No deletion is scheduled", body = ErrorBody),
     ))]
 pub async fn cancel_deletion(
+    client: ClientInfo,
     state: web::Data<ApiState>,
     Writer(caller): Writer,
 ) -> Result<web::Json<UserView>, ApiError> {
     let user_id = caller.user.id;
     let mut conn = state.conn().await?;
-    let Some(user) = state.bounded(User::cancel_deletion(&mut conn, user_id)).await? else {
+    let cancelled = state
+        .bounded(conn.transaction(async |conn| {
+            let Some(user) = User::cancel_deletion(conn, user_id).await? else { return Ok(None) };
+            activity::record(conn, user_id, ActivityAction::DeletionCancelled, &client, Value::Null).await?;
+            Ok(Some(user))
+        }))
+        .await?;
+    let Some(user) = cancelled else {
         return Err(ApiError::NotFound("no account deletion is scheduled".to_owned()));
     };
     tracing::info!(user = %user_id, "account deletion cancelled");

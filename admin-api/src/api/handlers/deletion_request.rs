@@ -1,10 +1,14 @@
 //! `POST /users/me/deletion`
 
-use crate::api::{ApiError, ApiState, ErrorBody, auth::Writer, password, two_factor, views::UserView};
+use crate::api::{
+    ApiError, ApiState, ErrorBody, activity, auth::Writer, client::ClientInfo, password, two_factor, views::UserView,
+};
 use actix_web::web;
 use chrono::TimeDelta;
+use diesel_async::AsyncConnection;
 use serde::Deserialize;
-use smtpy_shared::models::User;
+use serde_json::json;
+use smtpy_shared::models::{ActivityAction, User};
 use utoipa::ToSchema;
 
 /// How long an account waits between the request and its deletion, during which the owner
@@ -20,7 +24,8 @@ pub struct DeletionRequest {
 
 /// Schedules the caller's account for deletion in 30 days (`deletion_scheduled_at`). Until
 /// then everything keeps working and `DELETE /users/me/deletion` cancels. Needs a login
-/// session (not an API key).
+/// session (not an API key). The request goes to the account's activity log
+/// (`deletion_requested`).
 #[utoipa::path(post, path = "/api/v1/users/me/deletion", tag = "users", request_body = DeletionRequest,
     security(("session_cookie" = [])),
     responses(
@@ -31,6 +36,7 @@ pub struct DeletionRequest {
         (status = 409, description = "A deletion is scheduled already", body = ErrorBody),
     ))]
 pub async fn request_deletion(
+    client: ClientInfo,
     state: web::Data<ApiState>,
     Writer(caller): Writer,
     body: web::Json<DeletionRequest>,
@@ -42,7 +48,17 @@ pub async fn request_deletion(
     }
     let now = state.now();
     let mut conn = state.conn().await?;
-    let Some(user) = state.bounded(User::request_deletion(&mut conn, user_id, now, now + DELETION_GRACE)).await? else {
+    let scheduled = state
+        .bounded(conn.transaction(async |conn| {
+            let Some(user) = User::request_deletion(conn, user_id, now, now + DELETION_GRACE).await? else {
+                return Ok(None);
+            };
+            let details = json!({"scheduled_at": user.deletion_scheduled_at});
+            activity::record(conn, user_id, ActivityAction::DeletionRequested, &client, details).await?;
+            Ok(Some(user))
+        }))
+        .await?;
+    let Some(user) = scheduled else {
         return Err(ApiError::Conflict(
             "the account is scheduled for deletion already; DELETE /users/me/deletion cancels".to_owned(),
         ));

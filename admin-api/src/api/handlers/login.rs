@@ -17,7 +17,7 @@ use actix_web::{
 use chrono::Utc;
 use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use smtpy_shared::{
     address::Address,
     models::{ActivityAction, NewSession, Session, TotpSecret, User},
@@ -60,7 +60,7 @@ fn given(code: Option<&str>) -> Option<&str> {
 /// `totp_required`; send it again with `totp_code` (a code is accepted once: a second login
 /// in the same 30 seconds waits for the next code) or `backup_code`. Attempts are limited per
 /// client address and per email (`[api] rate_limit_login`); each success or refusal for an
-/// existing account goes to its activity log.
+/// existing account goes to its activity log, as does each backup code spent.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in; the session cookie is set", body = LoginResponse),
@@ -103,7 +103,16 @@ pub async fn login(
         state.limits.check(&state.db, Limit::TwoFactor, &[RateKey::user(user.id)]).await?;
         let checked = match attempt {
             (Some(code), _) => two_factor::check_totp(&state, &mut conn, totp, code).await,
-            (None, Some(code)) => two_factor::check_backup_code(&state, &mut conn, user.id, code).await,
+            // The code is spent exactly when its use is recorded.
+            (None, Some(code)) => {
+                conn.transaction(async |conn| {
+                    two_factor::check_backup_code(&state, conn, user.id, code).await?;
+                    let recorded =
+                        activity::record(conn, user.id, ActivityAction::BackupCodeUsed, &client, Value::Null);
+                    state.bounded(recorded).await
+                })
+                .await
+            }
             (None, None) => Err(ApiError::TotpRequired),
         };
         if let Err(refused) = checked {

@@ -1,11 +1,14 @@
 //! `PATCH /users/me`
 
-use crate::api::{ApiError, ApiState, ErrorBody, auth::Writer, password, two_factor, views::UserView};
+use crate::api::{
+    ApiError, ApiState, ErrorBody, activity, auth::Writer, client::ClientInfo, password, two_factor, views::UserView,
+};
 use actix_web::web;
 use chrono::Utc;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
-use smtpy_shared::models::{Session, User};
+use serde_json::json;
+use smtpy_shared::models::{ActivityAction, Session, User};
 use utoipa::ToSchema;
 
 /// Changes to the caller's account. Today that is the password; accounts have no other
@@ -20,7 +23,7 @@ pub struct UpdateMeRequest {
 
 /// Changes the caller's password. Every other session of the account is logged out (a thief
 /// who had one loses it); the session making the request stays. Needs a login session (not an
-/// API key).
+/// API key). The change goes to the account's activity log (`password_changed`).
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", request_body = UpdateMeRequest,
     security(("session_cookie" = [])),
     responses(
@@ -31,6 +34,7 @@ pub struct UpdateMeRequest {
         (status = 403, description = "Missing X-CSRF-Token, or an API key", body = ErrorBody),
     ))]
 pub async fn update_me(
+    client: ClientInfo,
     state: web::Data<ApiState>,
     Writer(caller): Writer,
     body: web::Json<UpdateMeRequest>,
@@ -56,6 +60,8 @@ pub async fn update_me(
         .bounded(conn.transaction(async |conn| {
             let user = User::set_password_hash(conn, user_id, &new_hash).await?;
             let revoked = Session::revoke_all_except(conn, user_id, Some(session_id), now).await?;
+            let details = json!({"other_sessions_revoked": revoked});
+            activity::record(conn, user_id, ActivityAction::PasswordChanged, &client, details).await?;
             Ok((user, revoked))
         }))
         .await?;

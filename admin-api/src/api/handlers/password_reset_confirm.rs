@@ -1,11 +1,12 @@
 //! `POST /auth/password-reset/confirm`
 
-use crate::api::{ApiError, ApiState, ErrorBody, account_mail, password, views::Notice};
+use crate::api::{ApiError, ApiState, ErrorBody, account_mail, activity, client::ClientInfo, password, views::Notice};
 use actix_web::web;
 use chrono::Utc;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
-use smtpy_shared::models::{Session, TokenPurpose, User};
+use serde_json::json;
+use smtpy_shared::models::{ActivityAction, Session, TokenPurpose, User};
 use utoipa::ToSchema;
 
 /// The token from the reset link and the new password.
@@ -20,7 +21,8 @@ pub struct PasswordResetConfirmRequest {
 
 /// Sets a new password with a reset link's token, which it spends, and signs out every
 /// session of the account (whoever knew the old password is out). API keys stay: they are
-/// separate credentials the owner manages. Following the link also proves the address.
+/// separate credentials the owner manages. Following the link also proves the address. The
+/// change goes to the account's activity log (`password_reset`).
 #[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth",
     request_body = PasswordResetConfirmRequest,
     responses(
@@ -29,6 +31,7 @@ pub struct PasswordResetConfirmRequest {
             body = ErrorBody),
     ))]
 pub async fn confirm_password_reset(
+    client: ClientInfo,
     state: web::Data<ApiState>,
     body: web::Json<PasswordResetConfirmRequest>,
 ) -> Result<web::Json<Notice>, ApiError> {
@@ -44,6 +47,8 @@ pub async fn confirm_password_reset(
             User::set_password_hash(conn, spent.user_id, &password_hash).await?;
             let revoked = Session::revoke_all_except(conn, spent.user_id, None, now).await?;
             User::mark_email_verified(conn, spent.user_id, &spent.email, now).await?;
+            let details = json!({"sessions_revoked": revoked});
+            activity::record(conn, spent.user_id, ActivityAction::PasswordReset, &client, details).await?;
             Ok::<_, ApiError>((spent.user_id, revoked))
         })
         .await?;

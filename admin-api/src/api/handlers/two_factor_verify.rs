@@ -1,11 +1,18 @@
 //! `POST /auth/2fa/verify`
 
 use super::two_factor_enable::already_on;
-use crate::api::{ApiError, ApiState, ErrorBody, auth::Writer, two_factor};
+use crate::api::{
+    ApiError, ApiState, ErrorBody, activity,
+    auth::Writer,
+    client::ClientInfo,
+    limits::{Limit, RateKey},
+    two_factor,
+};
 use actix_web::web;
 use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
-use smtpy_shared::models::{BackupCode, TotpSecret};
+use serde_json::Value;
+use smtpy_shared::models::{ActivityAction, BackupCode, TotpSecret};
 use utoipa::ToSchema;
 
 /// A code from the authenticator app.
@@ -23,7 +30,8 @@ pub struct BackupCodes {
 }
 
 /// Confirms the pending secret with a current code from it, which turns two-factor login on,
-/// and returns the first set of backup codes. Needs a login session (not an API key).
+/// and returns the first set of backup codes. Needs a login session (not an API key). Code
+/// attempts are limited per account (`[api] rate_limit_two_factor`, shared with login).
 #[utoipa::path(post, path = "/api/v1/auth/2fa/verify", tag = "two-factor", request_body = TwoFactorCode,
     security(("session_cookie" = [])),
     responses(
@@ -32,14 +40,17 @@ pub struct BackupCodes {
         (status = 401, description = "Not logged in, or the code is wrong (`invalid_totp`)", body = ErrorBody),
         (status = 403, description = "Missing X-CSRF-Token, or an API key", body = ErrorBody),
         (status = 409, description = "Nothing pending (call enable first), or on already", body = ErrorBody),
+        (status = 429, description = "Too many code attempts; see Retry-After", body = ErrorBody),
     ))]
 pub async fn verify_two_factor(
+    client: ClientInfo,
     state: web::Data<ApiState>,
     Writer(caller): Writer,
     body: web::Json<TwoFactorCode>,
 ) -> Result<web::Json<BackupCodes>, ApiError> {
     caller.require_session()?;
     let user_id = caller.user.id;
+    state.limits.check(&state.db, Limit::TwoFactor, &[RateKey::user(user_id)]).await?;
     let mut conn = state.conn().await?;
     let pending = match state.bounded(TotpSecret::for_user(&mut conn, user_id)).await? {
         Some(s) if s.is_confirmed() => return Err(already_on()),
@@ -61,6 +72,7 @@ pub async fn verify_two_factor(
                 return Ok(false);
             }
             BackupCode::replace_all(conn, user_id, &hashes).await?;
+            activity::record(conn, user_id, ActivityAction::TwoFactorEnabled, &client, Value::Null).await?;
             Ok(true)
         }))
         .await?;
