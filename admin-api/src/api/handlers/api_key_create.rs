@@ -18,7 +18,8 @@ use utoipa::ToSchema;
 /// A key to create.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateApiKeyRequest {
-    /// A label, 1 to 100 characters.
+    /// A label, 1 to 100 characters, not all spaces (leading and trailing spaces are dropped).
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// When the key stops working; none: until revoked.
     pub expires_at: Option<DateTime<Utc>>,

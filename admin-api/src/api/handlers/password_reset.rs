@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct PasswordResetRequest {
     /// The account's email.
+    #[schema(format = Email)]
     pub email: String,
 }
 
