@@ -16,6 +16,8 @@ SMTPY_APT_PACKAGES=(
     dnsmasq-base python3-dkim python3-dnspython python3-authres python3-nacl openssl
     # e2e: the SRS interop test runs Debian's postsrsd against our SRS code.
     postsrsd
+    # scripts/schemathesis: a venv of Debian's python3 for schemathesis (from PyPI).
+    python3-venv
 )
 
 smtpy_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -76,9 +76,10 @@ pub struct ErrorBody {
 /// A stable code to branch on and a message for people.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `invalid_input`, `invalid_token`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `rate_limited`,
-    /// `totp_required`, `invalid_totp`, `invalid_backup_code`, `wrong_password`,
-    /// `invitation_required`, `invitation_invalid`, `invitation_expired` or `internal`. Of the
+    /// `invalid_input`, `invalid_token`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `rate_limited`, `totp_required`, `invalid_totp`,
+    /// `invalid_backup_code`, `wrong_password`, `invitation_required`, `invitation_invalid`,
+    /// `invitation_expired` or `internal`. Of the
     /// 401s only `unauthorized` means the credential itself was refused.
     pub code: &'static str,
     /// What happened and what to do.
@@ -177,6 +178,22 @@ pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|e: PathError, _: &HttpRequest| {
         ApiError::InvalidInput(format!("the path is invalid: {e}")).into()
     })
+}
+
+/// A known path asked with a method it does not have: 405 with `Allow` listing the ones it has
+/// (RFC 9110 §15.5.6), in our error shape.
+pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let pattern = req.match_pattern().unwrap_or_default();
+    let allowed: Vec<String> = super::ROUTES
+        .iter()
+        .filter(|(_, path)| format!("{}{path}", super::PREFIX) == pattern)
+        .map(|(method, _)| method.to_ascii_uppercase())
+        .collect();
+    let allow = allowed.join(", ");
+    let message = format!("{} is not allowed here; use {allow}", req.method());
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow))
+        .json(ErrorBody { error: ErrorDetail { code: "method_not_allowed", message } })
 }
 
 /// Unknown routes under `/api/v1` answer with our error shape.

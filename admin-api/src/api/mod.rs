@@ -42,6 +42,9 @@ macro_rules! routes {
     ($($method:ident $path:literal => $handler:path;)*) => {
         fn register_routes(cfg: &mut web::ServiceConfig) {
             $( cfg.route($path, web::$method().to($handler)); )*
+            // After every method's route: a known path asked with another method is a 405
+            // naming the methods it has, not the 404 of an unknown path.
+            $( cfg.route($path, web::route().to(error::method_not_allowed)); )*
         }
 
         /// Every route as (method, path under [`PREFIX`]).

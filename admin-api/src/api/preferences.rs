@@ -3,13 +3,28 @@
 use super::ApiError;
 use serde::{Deserialize, Serialize};
 use smtpy_shared::models::Preferences;
-use utoipa::ToSchema;
+use utoipa::{
+    ToSchema,
+    openapi::schema::{Object, ObjectBuilder, SchemaType, Type},
+};
 
 /// The languages the web UI may be asked for: short BCP 47 tags.
 pub const LANGUAGES: &[&str] = &[
     "en", "en-GB", "en-US", "fr", "de", "es", "it", "pt", "pt-BR", "nl", "sv", "da", "nb", "fi", "pl", "cs", "ru",
     "uk", "tr", "ja", "ko", "zh",
 ];
+
+/// `language` as saved: one of [`LANGUAGES`].
+fn language_schema() -> Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(LANGUAGES.iter().copied())).build()
+}
+
+/// `language` in an update: one of [`LANGUAGES`], or null to keep it. (Any letter case is
+/// accepted and saved in the listed one; the document lists the canonical tags.)
+fn language_update_schema() -> Object {
+    let tags = LANGUAGES.iter().map(|l| serde_json::Value::from(*l)).chain([serde_json::Value::Null]);
+    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])).enum_values(Some(tags)).build()
+}
 
 /// The web UI's colours.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
@@ -57,6 +72,7 @@ pub struct PreferencesView {
     /// `light`, `dark` or `auto` (default).
     pub theme: Theme,
     /// One of the supported language tags (`en`, `fr`, `de`, `es`, ...); default `en`.
+    #[schema(schema_with = language_schema)]
     pub language: String,
 }
 
@@ -88,7 +104,8 @@ pub struct PreferencesUpdate {
     pub weekly_reports: Option<bool>,
     /// `light`, `dark` or `auto`.
     pub theme: Option<Theme>,
-    /// A supported language tag.
+    /// A supported language tag (letter case does not matter: `pt-br` is saved as `pt-BR`).
+    #[schema(schema_with = language_update_schema)]
     pub language: Option<String>,
 }
 

@@ -4,7 +4,10 @@ use super::ApiError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use smtpy_shared::models::{ActivityAction, ActivityFilter, ActivityLog, ApiKey, ApiKeyScope, Session, User};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{
+    IntoParams, ToSchema,
+    openapi::schema::{Object, ObjectBuilder, Type},
+};
 use uuid::Uuid;
 
 /// An account, as its owner sees it.
@@ -54,8 +57,10 @@ pub struct Notice {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page number (default 1).
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub per_page: Option<u32>,
 }
 
@@ -211,6 +216,7 @@ pub struct ActivityLogView {
     pub id: Uuid,
     /// What happened: `login_succeeded`, `login_failed`, `logout`, `session_revoked`,
     /// `api_key_created`, `api_key_revoked`, `password_changed`, `two_factor_enabled`, ...
+    #[schema(schema_with = action_schema)]
     pub action: String,
     /// The client address.
     pub ip: Option<String>,
@@ -252,15 +258,36 @@ pub struct ActivityLogList {
     pub per_page: u32,
 }
 
+/// The actions as strings, in the document's order.
+fn action_names() -> impl Iterator<Item = serde_json::Value> {
+    ActivityAction::ALL.iter().map(|a| serde_json::Value::from(a.as_str()))
+}
+
+/// `action` of an activity-log entry: one of the actions.
+fn action_schema() -> Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(action_names())).build()
+}
+
+/// The `action` filter: one of the actions, or empty for all of them (a form's blank field).
+fn action_filter_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(action_names().chain([String::new().into()])))
+        .build()
+}
+
 /// `?action=&from=&to=` of the activity log.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
-    /// Only this action (e.g. `login_failed`).
+    /// Only this action (e.g. `login_failed`); empty: every action.
+    #[param(schema_with = action_filter_schema)]
     pub action: Option<String>,
     /// RFC 3339 time: entries at or after it.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339 time: entries before it.
+    #[param(format = DateTime)]
     pub to: Option<String>,
 }
 

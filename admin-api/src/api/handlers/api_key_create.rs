@@ -18,7 +18,13 @@ use utoipa::ToSchema;
 /// A key to create.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateApiKeyRequest {
-    /// A label, 1 to 100 characters.
+    /// A label, 1 to 100 characters, not all spaces (leading and trailing spaces are dropped),
+    /// without control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// When the key stops working; none: until revoked.
     pub expires_at: Option<DateTime<Utc>>,
@@ -55,6 +61,11 @@ pub async fn create_api_key(
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::InvalidInput("name must have 1 to 100 characters".to_owned()));
+    }
+    // A label is text to show: no line breaks, tabs or other control characters. (NUL would
+    // not even store: Postgres text and jsonb refuse it.)
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::InvalidInput("name must not contain control characters".to_owned()));
     }
     if expires_at.is_some_and(|t| t <= Utc::now()) {
         return Err(ApiError::InvalidInput("expires_at must be in the future".to_owned()));

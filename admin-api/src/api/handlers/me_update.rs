@@ -17,7 +17,8 @@ use utoipa::ToSchema;
 pub struct UpdateMeRequest {
     /// The password now, to confirm a password change.
     pub current_password: Option<String>,
-    /// The new password, at least 12 characters.
+    /// The new password, 12 to 1024 characters.
+    #[schema(min_length = 12, max_length = 1024)]
     pub new_password: Option<String>,
 }
 

@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct PasswordResetRequest {
     /// The account's email.
+    #[schema(format = Email)]
     pub email: String,
 }
 

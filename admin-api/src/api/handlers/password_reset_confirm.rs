@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 pub struct PasswordResetConfirmRequest {
     /// The `token` parameter of the mailed link.
     pub token: String,
-    /// The new password, at least 12 characters.
+    /// The new password, 12 to 1024 characters.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
 }
 

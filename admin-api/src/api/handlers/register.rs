@@ -23,8 +23,10 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// Login and contact address.
+    #[schema(format = Email)]
     pub email: String,
-    /// At least 12 characters.
+    /// 12 to 1024 characters.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
     /// The invitation code from the administrator (`smtpy-admin user invite`); needed when
     /// registration is invite-only, ignored otherwise.
