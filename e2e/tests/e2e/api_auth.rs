@@ -169,3 +169,36 @@ async fn another_users_session_id_is_404_and_stays_live() {
     let r = send(&app, Method::DELETE, &format!("/api/v1/users/sessions/{alice_session}"), &by_key, None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+/// The only session's `last_seen_at` and `updated_at`, in seconds since the epoch.
+async fn seen(client: &tokio_postgres::Client) -> (f64, f64) {
+    let sql = "SELECT extract(epoch FROM last_seen_at)::float8, extract(epoch FROM updated_at)::float8 FROM sessions";
+    let row = client.query_one(sql, &[]).await.unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// A session's `last_seen_at` is written at most once a minute, not on every request: the
+/// database is not written to for each authenticated read.
+#[actix_web::test]
+async fn session_last_seen_is_written_at_most_once_a_minute() {
+    let (db, app) = app().await;
+    let session = account(&app, "owner@example.org").await;
+    let client = db.client().await.unwrap();
+    let at_login = seen(&client).await;
+    for _ in 0..5 {
+        let r = send(&app, Method::GET, "/api/v1/users/me", &session.without_csrf(), None).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    assert_eq!(seen(&client).await, at_login, "requests within the minute wrote the session row");
+
+    // A minute later, the next request records the activity once.
+    client.execute("UPDATE sessions SET last_seen_at = last_seen_at - interval '2 minutes'", &[]).await.unwrap();
+    let (stale, _) = seen(&client).await;
+    let r = send(&app, Method::GET, "/api/v1/users/me", &session.without_csrf(), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let (touched, updated) = seen(&client).await;
+    assert!(touched > stale + 90.0, "{stale} -> {touched}");
+    let r = send(&app, Method::GET, "/api/v1/users/me", &session.without_csrf(), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(seen(&client).await, (touched, updated), "a second request in the same minute wrote again");
+}
