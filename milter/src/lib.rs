@@ -3,6 +3,7 @@
 
 mod auth;
 mod callbacks;
+mod coalesce;
 mod dns_cache;
 mod eom;
 mod listener;

@@ -4,6 +4,7 @@
 //! (delete recipient, add recipient..., continue); with Nagle on, all but the first wait for
 //! Postfix's delayed ACK, about 40 ms per message (DESIGN §7).
 
+use crate::coalesce::Coalescing;
 use indymilter::{EitherListener, EitherStream, Listener};
 use smtpy_shared::config::MilterSocket;
 use std::{
@@ -72,10 +73,10 @@ impl From<TcpListener> for MilterListener {
 }
 
 impl Listener for MilterListener {
-    type Io = EitherStream<TcpStream, UnixStream>;
+    type Io = Coalescing<EitherStream<TcpStream, UnixStream>>;
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
-        self.0.poll_accept(cx)
+        self.0.poll_accept(cx).map_ok(Coalescing::new)
     }
 }
 
