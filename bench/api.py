@@ -32,13 +32,14 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+
+from benchlib import die, free_port, log, machine_ticks, process_ticks
 
 WORK = os.environ.get("SMTPY_BENCH_API_DIR", "/var/tmp/smtpy-bench-api")
 BIN = os.environ.get("SMTPY_BENCH_API_BIN", "")
@@ -69,15 +70,6 @@ end
 """
 
 
-def log(msg):
-    print(f"==> {msg}", file=sys.stderr, flush=True)
-
-
-def die(msg):
-    print(f"error: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
 def parse_args():
     p = argparse.ArgumentParser(
         prog="bench/api",
@@ -95,12 +87,6 @@ def parse_args():
         p.error("--rounds, --duration, --connections and --threads must be positive")
     args.threads = min(args.threads, args.connections)
     return args
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_env():
@@ -188,28 +174,9 @@ def credentials(base):
     return session, json.loads(body)["key"]
 
 
-def cpu_ticks(pid):
-    """utime + stime of one process, in clock ticks; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
 def pids_of(name):
     out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
-
-
-def machine_ticks():
-    """(busy, total) clock ticks of the whole machine since boot."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + fields[4]
-    total = sum(fields[:8])
-    return total - idle, total
 
 
 def loadavg():
@@ -225,10 +192,10 @@ def measure(point, url, headers, args, server_pid):
     cmd.append(url)
     pg = pids_of("postgres")
     children = os.times()
-    before = (cpu_ticks(server_pid), sum(cpu_ticks(p) for p in pg), machine_ticks())
+    before = (process_ticks(server_pid), sum(process_ticks(p) for p in pg), machine_ticks())
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     out, _ = proc.communicate()
-    after = (cpu_ticks(server_pid), sum(cpu_ticks(p) for p in pids_of("postgres")), machine_ticks())
+    after = (process_ticks(server_pid), sum(process_ticks(p) for p in pids_of("postgres")), machine_ticks())
     # wrk has been waited for, so its CPU time is in the children's times now.
     done = os.times()
     wrk = (done.children_user + done.children_system - children.children_user - children.children_system) * CLK_TCK

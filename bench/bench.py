@@ -38,6 +38,8 @@ import threading
 import time
 import urllib.parse
 
+from benchlib import die, free_port, log, machine_ticks, process_ticks
+
 REPO = os.environ.get("SMTPY_BENCH_REPO", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 INSTANCE_SH = os.path.join(REPO, "postfix-config", "instance.sh")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -77,21 +79,6 @@ GOAL_PLAIN_RATIO = 0.75  # the earlier goal without signing (before the authenti
 GOAL_EXTRA_MS = 2.0  # single session, over TCP (signing on), on top of Postfix alone
 
 
-def log(msg):
-    print(f"==> {msg}", file=sys.stderr, flush=True)
-
-
-def die(msg):
-    print(f"bench: error: {msg}", file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_port(port, seconds, proc=None, what="service"):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -103,24 +90,6 @@ def wait_port(port, seconds, proc=None, what="service"):
         except OSError:
             time.sleep(0.05)
     die(f"{what} does not listen on 127.0.0.1:{port} after {seconds} s")
-
-
-def machine_busy_ticks():
-    """Non-idle CPU ticks of the whole machine (all cores), from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return sum(fields[:8]) - idle
-
-
-def process_ticks(pid):
-    """utime + stime of one process, in ticks."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return int(rest[11]) + int(rest[12])
-    except OSError:
-        return 0
 
 
 # Process names that belong to the measurement: the load generator and sink, Postfix's daemons,
@@ -712,7 +681,7 @@ class Bench:
         inst, port = self.instances[instance]
         milter = self.milters.get(instance)
         base = self.sink.count
-        cpu0, milter0 = machine_busy_ticks(), process_ticks(milter.pid) if milter else 0
+        cpu0, milter0 = machine_ticks()[0], process_ticks(milter.pid) if milter else 0
         postfix0, db0 = instance_ticks(inst), db_backend_ticks(self.db_name)
         procs0 = ticks_by_comm()
         t0 = time.monotonic()
@@ -729,7 +698,7 @@ class Bench:
             die(f"{config}: only {self.sink.count - base} of {messages} messages reached the sink; "
                 f"nothing moved for 30 s (see {inst}/maillog)")
         t_delivered = time.monotonic()
-        cpu = machine_busy_ticks() - cpu0
+        cpu = machine_ticks()[0] - cpu0
         procs1 = ticks_by_comm()
         pg_cpu = ticks_delta(procs0, procs1, {"postgres"})
         postfix_cpu, db_cpu = instance_ticks(inst) - postfix0, db_backend_ticks(self.db_name) - db0
@@ -907,9 +876,9 @@ class Bench:
 
 def background_load(seconds=1.0):
     """Fraction of the machine's CPU busy while we do nothing (other builds, tests, daemons)."""
-    before, t0 = machine_busy_ticks(), time.monotonic()
+    before, t0 = machine_ticks()[0], time.monotonic()
     time.sleep(seconds)
-    busy = (machine_busy_ticks() - before) / CLK_TCK
+    busy = (machine_ticks()[0] - before) / CLK_TCK
     return busy / ((time.monotonic() - t0) * (os.cpu_count() or 1))
 
 

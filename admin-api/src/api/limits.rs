@@ -10,7 +10,7 @@
 //! A handler calls [`RateLimiter::check`] before doing the work:
 //! `state.limits.check(&state.db, Limit::Login, &[RateKey::ip(client.ip), RateKey::email(&email)]).await?`
 
-use super::ApiError;
+use super::{ApiError, clock::Clock};
 use chrono::{DateTime, TimeDelta, Utc};
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
@@ -25,14 +25,6 @@ use std::{
     sync::Arc,
 };
 use uuid::Uuid;
-
-/// Where "now" comes from: the system clock in production; tests inject their own.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(Utc::now)
-}
 
 /// The limited actions. Each has its own counters and its own `[api] rate_limit_*` key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,12 +110,12 @@ impl RateKey {
 #[derive(Clone)]
 pub struct RateLimiter {
     rates: [(Limit, Option<Rate>); 5],
-    clock: Clock,
+    clock: Arc<dyn Clock>,
 }
 
 impl RateLimiter {
     /// The rates of `[api] rate_limit_*` (validated at load), counted by `clock`.
-    pub fn new(config: &ApiConfig, clock: Clock) -> Self {
+    pub fn new(config: &ApiConfig, clock: Arc<dyn Clock>) -> Self {
         let rates = Limit::ALL.map(|limit| {
             let (key, value) = limit.configured(config);
             let rate = Rate::parse(value).unwrap_or_else(|e| {
@@ -143,7 +135,7 @@ impl RateLimiter {
 
     /// The limiter's "now".
     pub fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// Counts one attempt at `limit` against each of `keys` and refuses it with
@@ -206,6 +198,7 @@ fn window(rate: Rate, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::api::clock::SystemClock;
 
     #[test]
     fn windows_are_aligned_to_the_epoch() {
@@ -245,10 +238,10 @@ mod tests {
             rate_limit_two_factor: "off".into(),
             ..ApiConfig::default()
         };
-        let limiter = RateLimiter::new(&config, system_clock());
+        let limiter = RateLimiter::new(&config, Arc::new(SystemClock));
         let maxima: Vec<Option<u32>> = Limit::ALL.iter().map(|l| limiter.rate(*l).map(|r| r.max)).collect();
         assert_eq!(maxima, [Some(1), Some(2), Some(3), Some(4), None]);
-        let defaults = RateLimiter::new(&ApiConfig::default(), system_clock());
+        let defaults = RateLimiter::new(&ApiConfig::default(), Arc::new(SystemClock));
         assert_eq!(defaults.rate(Limit::Login), Some(Rate { max: 5, window_secs: 60 }));
         assert_eq!(defaults.rate(Limit::Register), Some(Rate { max: 3, window_secs: 3600 }));
         assert_eq!(defaults.rate(Limit::VerificationResend), Some(Rate { max: 5, window_secs: 86_400 }));

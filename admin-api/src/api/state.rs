@@ -4,7 +4,7 @@
 use super::{
     ApiError,
     clock::{Clock, SystemClock},
-    limits::{RateLimiter, system_clock},
+    limits::RateLimiter,
     mail::Mailer,
 };
 use chrono::{DateTime, TimeDelta, Utc};
@@ -82,7 +82,7 @@ impl ApiState {
             clock: Arc::new(SystemClock),
             cors_origins: config.cors_origins.clone(),
             trusted_proxies: config.trusted_proxies.iter().filter_map(|p| parse_network(p)).collect(),
-            limits: RateLimiter::new(config, system_clock()),
+            limits: RateLimiter::new(config, Arc::new(SystemClock)),
         }
     }
 

@@ -3,7 +3,10 @@
 //! codes. Each accepted TOTP code spends its time step (RFC 6238 §5.2), so an observed code
 //! cannot be replayed within its window.
 
-use super::{ApiError, ApiState};
+use super::{
+    ApiError, ApiState,
+    limits::{Limit, RateKey},
+};
 use chrono::{DateTime, Utc};
 use data_encoding::BASE32_NOPAD;
 use qrcode::{EcLevel, QrCode, render::svg};
@@ -95,6 +98,12 @@ pub fn enrol(seal: &SealKey, user_id: Uuid, email: &str) -> Result<Enrolment, Ap
 pub fn open(seal: &SealKey, row: &TotpSecret) -> Result<Vec<u8>, ApiError> {
     seal.open(&row.secret_sealed, &TotpSecret::seal_context(row.user_id))
         .map_err(|e| ApiError::Internal(format!("cannot open the TOTP secret of user {}: {e}", row.user_id)))
+}
+
+/// Counts one second-factor attempt of `user_id` against `[api] rate_limit_two_factor`: one
+/// counter for login and every endpoint that takes a code, since each is a chance to guess.
+pub async fn count_attempt(state: &ApiState, user_id: Uuid) -> Result<(), ApiError> {
+    state.limits.check(&state.db, Limit::TwoFactor, &[RateKey::user(user_id)]).await
 }
 
 /// Checks `code` against the confirmed secret `row` at the state's time and spends its time

@@ -11,16 +11,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use smtpy_admin::api::{
     ApiState,
-    clock::{Clock, SystemClock},
+    clock::{Clock, SettableClock, SystemClock},
     limits::RateLimiter,
     mail::Mailer,
 };
 use smtpy_e2e::TestDb;
 use smtpy_shared::{Db, config::ApiConfig, sealed::SealKey};
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 /// The app as `actix_web::test::init_service` gives it.
 pub trait ApiApp: Service<actix_http::Request, Response = ServiceResponse<BoxBody>, Error = actix_web::Error> {}
@@ -126,25 +123,24 @@ pub async fn instance_injected(url: &str, config: ApiConfig, injected: Injected)
     test::init_service(smtpy_admin::server::app(state)).await
 }
 
-/// A clock that stands still until a test moves it.
+/// A clock that stands still until a test moves it (the API's own [`SettableClock`]).
 #[derive(Clone)]
-pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+pub struct TestClock(Arc<SettableClock>);
 
 impl TestClock {
     /// A clock at `at` (RFC 3339).
     pub fn at(at: &str) -> Self {
-        Self(Arc::new(Mutex::new(DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&Utc))))
+        Self(Arc::new(SettableClock::new(DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&Utc))))
     }
 
     /// Moves the clock forward.
     pub fn advance(&self, by: TimeDelta) {
-        *self.0.lock().unwrap() += by;
+        self.0.advance(by);
     }
 
     /// The clock as the rate limiter takes it.
-    pub fn clock(&self) -> smtpy_admin::api::limits::Clock {
-        let now = self.0.clone();
-        Arc::new(move || *now.lock().unwrap())
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.0.clone()
     }
 }
 

@@ -100,7 +100,7 @@ pub async fn login(
             attempt => attempt,
         };
         // Codes are six digits: without a limit per account they could be guessed.
-        state.limits.check(&state.db, Limit::TwoFactor, &[RateKey::user(user.id)]).await?;
+        two_factor::count_attempt(&state, user.id).await?;
         let checked = match attempt {
             (Some(code), _) => two_factor::check_totp(&state, &mut conn, totp, code).await,
             // The code is spent exactly when its use is recorded.

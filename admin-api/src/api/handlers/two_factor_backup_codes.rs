@@ -1,13 +1,7 @@
 //! `POST /auth/2fa/backup-codes`
 
 use super::two_factor_verify::{BackupCodes, TwoFactorCode};
-use crate::api::{
-    ApiError, ApiState, ErrorBody, activity,
-    auth::Writer,
-    client::ClientInfo,
-    limits::{Limit, RateKey},
-    two_factor,
-};
+use crate::api::{ApiError, ApiState, ErrorBody, activity, auth::Writer, client::ClientInfo, two_factor};
 use actix_web::web;
 use diesel_async::AsyncConnection;
 use serde_json::json;
@@ -35,7 +29,7 @@ pub async fn regenerate_backup_codes(
 ) -> Result<web::Json<BackupCodes>, ApiError> {
     caller.require_session()?;
     let user_id = caller.user.id;
-    state.limits.check(&state.db, Limit::TwoFactor, &[RateKey::user(user_id)]).await?;
+    two_factor::count_attempt(&state, user_id).await?;
     let mut conn = state.conn().await?;
     let Some(totp) = state.bounded(TotpSecret::for_user(&mut conn, user_id)).await?.filter(TotpSecret::is_confirmed)
     else {

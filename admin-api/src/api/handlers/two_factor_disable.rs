@@ -1,12 +1,6 @@
 //! `POST /auth/2fa/disable`
 
-use crate::api::{
-    ApiError, ApiState, ErrorBody, activity,
-    auth::Writer,
-    client::ClientInfo,
-    limits::{Limit, RateKey},
-    password, two_factor,
-};
+use crate::api::{ApiError, ApiState, ErrorBody, activity, auth::Writer, client::ClientInfo, password, two_factor};
 use actix_web::{HttpResponse, web};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
@@ -47,7 +41,7 @@ pub async fn disable_two_factor(
     caller.require_session()?;
     let DisableTwoFactorRequest { password, code } = body.into_inner();
     let user_id = caller.user.id;
-    state.limits.check(&state.db, Limit::TwoFactor, &[RateKey::user(user_id)]).await?;
+    two_factor::count_attempt(&state, user_id).await?;
     if !password::verify(password, Some(caller.user.password_hash.clone())).await? {
         return Err(ApiError::WrongPassword);
     }

@@ -1,13 +1,7 @@
 //! `POST /auth/2fa/verify`
 
 use super::two_factor_enable::already_on;
-use crate::api::{
-    ApiError, ApiState, ErrorBody, activity,
-    auth::Writer,
-    client::ClientInfo,
-    limits::{Limit, RateKey},
-    two_factor,
-};
+use crate::api::{ApiError, ApiState, ErrorBody, activity, auth::Writer, client::ClientInfo, two_factor};
 use actix_web::web;
 use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
@@ -50,7 +44,7 @@ pub async fn verify_two_factor(
 ) -> Result<web::Json<BackupCodes>, ApiError> {
     caller.require_session()?;
     let user_id = caller.user.id;
-    state.limits.check(&state.db, Limit::TwoFactor, &[RateKey::user(user_id)]).await?;
+    two_factor::count_attempt(&state, user_id).await?;
     let mut conn = state.conn().await?;
     let pending = match state.bounded(TotpSecret::for_user(&mut conn, user_id)).await? {
         Some(s) if s.is_confirmed() => return Err(already_on()),
