@@ -7,8 +7,9 @@
 //! The MSS: Postfix asks the kernel for the milter connection's MSS and, when it exceeds a
 //! quarter of its 4 KB stream buffer, grows that buffer to four times the MSS
 //! (`vstream_tweak_tcp`). Over loopback the MSS is 32 KB, so smtpd and then cleanup each
-//! allocate and clear a 128 KB buffer for every SMTP session: 0.16 CPU-ms per message, a
-//! tenth of the whole milter path. Advertising an MSS of 1 KB keeps Postfix at 4 KB.
+//! allocate and clear a 128 KB buffer for every SMTP session: 0.16 CPU-ms per message, about
+//! 6% of what a signed forward adds. Advertising an MSS of 1 KB keeps Postfix at 4 KB; reads
+//! then ask for immediate ACKs ([`QuickAckStream`]), or multi-segment bodies would stall.
 
 use crate::coalesce::Coalescing;
 use indymilter::{EitherListener, EitherStream, Listener};
@@ -27,7 +28,7 @@ use tokio::{
 /// buffer (see the module documentation).
 pub const MILTER_TCP_MSS: u32 = 1024;
 
-/// A TCP listener that disables Nagle on each connection.
+/// The milter's TCP listener: a 1 KB MSS, and Nagle off and quick ACKs on each connection.
 pub struct NoDelayTcpListener(TcpListener);
 
 impl NoDelayTcpListener {
