@@ -11,11 +11,11 @@ use futures_util::FutureExt;
 use indymilter::{Callbacks, ProtoOpts, SocketInfo, Status};
 use std::{future::Future, panic::AssertUnwindSafe, sync::Arc};
 
-/// All callbacks, sharing `app`. `unix` says whether the socket is a unix socket.
-pub fn build(app: Arc<App>, unix: bool) -> Callbacks<Session> {
+/// All callbacks, sharing `app`.
+pub fn build(app: Arc<App>) -> Callbacks<Session> {
     let (rcpt_app, eom_app) = (app.clone(), app);
     Callbacks::new()
-        .on_negotiate(move |cx, actions, opts| Box::pin(async move { session::negotiate(cx, actions, opts, unix) }))
+        .on_negotiate(move |cx, actions, opts| Box::pin(async move { session::negotiate(cx, actions, opts) }))
         .on_connect(|cx, _hostname, socket| {
             Box::pin(async move {
                 let s = cx.data.get_or_insert_with(Session::default);

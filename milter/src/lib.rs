@@ -111,9 +111,8 @@ fn host_name() -> String {
 
 /// Serves milter connections until `shutdown` completes.
 pub async fn run(listener: MilterListener, app: Arc<App>, shutdown: impl Future) -> std::io::Result<()> {
-    let unix = listener.is_unix();
     let config = indymilter::Config { max_connections: app.max_connections, ..Default::default() };
-    indymilter::run(listener, callbacks::build(app, unix), config, shutdown).await
+    indymilter::run(listener, callbacks::build(app), config, shutdown).await
 }
 
 /// Installs the `tracing` subscriber from the `[log]` section.

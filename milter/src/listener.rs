@@ -118,11 +118,6 @@ impl MilterListener {
             EitherListener::Unix(_) => None,
         }
     }
-
-    /// Whether this is a unix socket (no Nagle there, which changes what we may negotiate).
-    pub fn is_unix(&self) -> bool {
-        matches!(self.0, EitherListener::Unix(_))
-    }
 }
 
 impl From<TcpListener> for MilterListener {

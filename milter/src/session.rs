@@ -141,7 +141,7 @@ impl Session {
 }
 
 /// Option negotiation: insist on the actions we need, ask for as little traffic as possible.
-pub fn negotiate(cx: &mut NegotiateContext<Session>, mta_actions: Actions, mta_opts: ProtoOpts, unix: bool) -> Status {
+pub fn negotiate(cx: &mut NegotiateContext<Session>, mta_actions: Actions, mta_opts: ProtoOpts) -> Status {
     if !mta_actions.contains(REQUIRED_ACTIONS) {
         tracing::error!("the MTA does not offer the recipient and header changes we need; refusing the connection");
         return Status::Reject;
@@ -158,10 +158,10 @@ pub fn negotiate(cx: &mut NegotiateContext<Session>, mta_actions: Actions, mta_o
     if leading_space {
         cx.requested_opts |= ProtoOpts::LEADING_SPACE;
     }
-    // Over TCP, DATA must be answered: skipping it (or no-reply) makes Postfix's next small
-    // write wait in its own Nagle buffer for our delayed ACK, ~40 ms a message. A unix socket
-    // has no Nagle, so there the step is skipped altogether (DESIGN §7).
-    if unix && mta_opts.contains(ProtoOpts::NO_DATA) {
+    // DATA carries nothing we need. (It used to be answered over TCP: skipping it let Postfix's
+    // next small write wait in its Nagle buffer for our delayed ACK, ~40 ms a message. The
+    // listener's quick ACKs end that wait, so TCP skips it too; see `listener`.)
+    if mta_opts.contains(ProtoOpts::NO_DATA) {
         cx.requested_opts |= ProtoOpts::NO_DATA;
     }
     // The queue id is the only macro we read, and only at end of message.
