@@ -9,7 +9,7 @@ use crate::{
 };
 use futures_util::FutureExt;
 use indymilter::{Callbacks, ProtoOpts, SocketInfo, Status};
-use std::{future::Future, panic::AssertUnwindSafe, sync::Arc};
+use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Instant};
 
 /// All callbacks, sharing `app`.
 pub fn build(app: Arc<App>) -> Callbacks<Session> {
@@ -73,7 +73,9 @@ pub fn build(app: Arc<App>) -> Callbacks<Session> {
             let app = eom_app.clone();
             Box::pin(async move {
                 let s = cx.data.get_or_insert_with(Session::default);
+                let started = Instant::now();
                 let verdict = guarded(&app, crate::eom::eom(&app, s, &cx.actions, &cx.macros)).await;
+                app.counters.eom.observe(started.elapsed());
                 verdict.apply(&mut cx.reply)
             })
         })

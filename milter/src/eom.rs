@@ -167,9 +167,12 @@ async fn check_and_sign(
         ));
     }
     if let Some(signers) = signers {
-        let leaving = session.message.rebuilt(&top, |name, nth, _| edits.get(name, nth));
+        let leaving = Arc::new(session.message.rebuilt(&top, |name, nth, _| edits.get(name, nth)));
         let chain = if is_reply { None } else { Some(&inbound.arc) };
-        match signers.sign(&leaving, &results, chain) {
+        let started = std::time::Instant::now();
+        let signed = signers.sign(leaving, &results, chain).await;
+        app.counters.sign.observe(started.elapsed());
+        match signed {
             Ok(mut signatures) => {
                 signatures.append(&mut top);
                 top = signatures;

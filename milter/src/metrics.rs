@@ -41,6 +41,35 @@ pub struct Counters {
     pub messages_tempfail: AtomicU64,
     /// Callbacks that panicked (answered 451).
     pub panics: AtomicU64,
+    /// Time spent in end-of-message callbacks, and how many there were.
+    pub eom: Timer,
+    /// Time spent computing DKIM signatures and ARC sets, and how many messages were signed.
+    pub sign: Timer,
+}
+
+/// A Prometheus summary without quantiles: total time and count, so a scraper can tell the
+/// mean over any interval.
+#[derive(Default)]
+pub struct Timer {
+    nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Timer {
+    /// Adds one observation lasting `elapsed`.
+    pub fn observe(&self, elapsed: Duration) {
+        self.nanos.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let seconds = self.nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} summary\n{name}_sum {seconds:.6}\n{name}_count {}",
+            self.count.load(Ordering::Relaxed)
+        );
+    }
 }
 
 impl Counters {
@@ -88,6 +117,8 @@ pub fn render(app: &App) -> String {
         "# HELP smtpy_milter_panics_total Callbacks that panicked and were answered 451.\n# TYPE smtpy_milter_panics_total counter\nsmtpy_milter_panics_total {}",
         get(&c.panics)
     );
+    c.eom.render(&mut out, "smtpy_milter_eom_seconds", "Time from end of data to our answer, in seconds.");
+    c.sign.render(&mut out, "smtpy_milter_sign_seconds", "Time spent on DKIM signatures and ARC sets, in seconds.");
     let _ = writeln!(
         out,
         "# HELP smtpy_milter_cache_lookups_total Recipient lookups, by where they were answered.\n# TYPE smtpy_milter_cache_lookups_total counter"

@@ -65,6 +65,11 @@ async fn forwarded_message_dkim_and_arc_verify_with_dkimpy() {
     assert_eq!(header_values(data, "ARC-Seal").len(), 1);
     assert!(header_values(data, "ARC-Seal")[0].contains("cv=none"));
     assert!(header_values(data, "ARC-Authentication-Results")[0].contains("dmarc=pass"));
+
+    // The milter's timers saw one end of message and one signing (its `/metrics`).
+    let milter = stack.milter.as_ref().unwrap();
+    assert_eq!(milter.metric("smtpy_milter_eom_seconds_count").await.unwrap(), 1);
+    assert_eq!(milter.metric("smtpy_milter_sign_seconds_count").await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
