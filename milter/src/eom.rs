@@ -140,6 +140,10 @@ async fn check_and_sign(
             None
         }
     };
+    // DKIM covers neither what the checks add on top nor anything they decide, so the
+    // signatures start now, beside the checks.
+    let dkim =
+        signers.as_ref().map(|s| s.start_dkim(session.message.rebuilt(&[], |name, nth, _| edits.get(name, nth))));
     let Some(parsed) = AuthenticatedMessage::parse(raw) else {
         tracing::info!("message cannot be parsed for authentication checks; passing it unchecked");
         return Ok(Checked {
@@ -166,11 +170,11 @@ async fn check_and_sign(
             inbound.header_value(&app.verifier, ip, &session.helo, &session.sender),
         ));
     }
-    if let Some(signers) = signers {
-        let leaving = Arc::new(session.message.rebuilt(&top, |name, nth, _| edits.get(name, nth)));
+    if let (Some(signers), Some(dkim)) = (signers, dkim) {
+        let leaving = session.message.rebuilt(&top, |name, nth, _| edits.get(name, nth));
         let chain = if is_reply { None } else { Some(&inbound.arc) };
         let started = std::time::Instant::now();
-        let signed = signers.sign(leaving, &results, chain).await;
+        let signed = signers.finish(dkim, &leaving, &results, chain).await;
         app.counters.sign.observe(started.elapsed());
         match signed {
             Ok(mut signatures) => {

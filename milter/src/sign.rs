@@ -131,36 +131,47 @@ impl KeyStore {
     }
 }
 
+/// DKIM signatures being made on a blocking thread.
+pub struct PendingDkim(tokio::task::JoinHandle<Result<String, SignError>>);
+
 impl DomainSigners {
+    /// Starts the DKIM signatures of `message` on a blocking thread.
+    ///
+    /// They cover only [`SIGNED_HEADERS`] and the body, so `message` need not carry the fields
+    /// that go on top (`Authentication-Results`, quarantine mark): the signatures can start as
+    /// soon as the header edits are known, while the inbound checks still run.
+    pub fn start_dkim(self: &Arc<Self>, message: Vec<u8>) -> PendingDkim {
+        let signers = self.clone();
+        PendingDkim(tokio::task::spawn_blocking(move || signers.dkim(&message)))
+    }
+
     /// The header fields to prepend to `message` (which already carries our
-    /// `Authentication-Results`), top first: the ARC set, then the DKIM signatures.
+    /// `Authentication-Results`), top first: the ARC set, then the DKIM signatures `dkim`
+    /// started for the same message.
     ///
     /// `inbound` is the ARC chain as received and `results` what we found; when the chain
     /// arrived broken (cv=fail) no ARC set can be added, and the message is only DKIM-signed.
     ///
     /// The AMS covers the same fields as the DKIM signature and not the DKIM-Signature itself
     /// (as Mail::DKIM and OpenARC sign by default), so the two do not depend on each other: the
-    /// DKIM signatures are made on a blocking thread while this one makes the ARC set, and a
+    /// ARC set is made on this thread while the DKIM signatures are made on another, and a
     /// forward waits for two RSA signatures in a row instead of three.
-    pub async fn sign(
-        self: &Arc<Self>,
-        message: Arc<Vec<u8>>,
+    pub async fn finish(
+        &self,
+        dkim: PendingDkim,
+        message: &[u8],
         results: &AuthenticationResults<'_>,
         inbound: Option<&ArcOutput<'_>>,
     ) -> Result<Vec<(String, String)>, SignError> {
-        let dkim = {
-            let (signers, message) = (self.clone(), message.clone());
-            tokio::task::spawn_blocking(move || signers.dkim(&message))
-        };
         let arc = match inbound.filter(|a| a.can_be_sealed()) {
             Some(chain) => {
-                let parsed = AuthenticatedMessage::parse(&message)
+                let parsed = AuthenticatedMessage::parse(message)
                     .ok_or_else(|| SignError::Sign("the message cannot be parsed".to_owned()))?;
                 Some(self.arc.seal(&parsed, results, chain).map_err(failed)?.to_header())
             }
             None => None,
         };
-        let dkim = dkim.await.map_err(|e| SignError::Sign(format!("the DKIM signer stopped: {e}")))??;
+        let dkim = dkim.0.await.map_err(|e| SignError::Sign(format!("the DKIM signer stopped: {e}")))??;
         let mut headers = arc.as_deref().map(split_headers).unwrap_or_default();
         headers.append(&mut split_headers(&dkim));
         Ok(headers)
@@ -207,8 +218,12 @@ mod tests {
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
         let results = AuthenticationResults::new("mx.example.org");
+        let signers = signers();
         runtime
-            .block_on(signers().sign(Arc::new(MESSAGE.to_vec()), &results, inbound))
+            .block_on(async {
+                let dkim = signers.start_dkim(MESSAGE.to_vec());
+                signers.finish(dkim, MESSAGE, &results, inbound).await
+            })
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
