@@ -55,6 +55,8 @@ pub struct StackOptions {
     /// Generate DKIM keys for [`fixture::DOMAIN`] with the real CLI before the milter starts,
     /// and publish them in the zone (`Some(true)`: also an Ed25519 key).
     pub dkim: Option<bool>,
+    /// Extra environment for the milter (`SMTPY_*` overrides).
+    pub milter_env: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for StackOptions {
@@ -65,6 +67,7 @@ impl Default for StackOptions {
             static_relay_domains: None,
             zone: Zone::new(),
             dkim: None,
+            milter_env: Vec::new(),
         }
     }
 }
@@ -113,7 +116,8 @@ impl Stack {
         }
         let dns = DnsServer::start(&zone).await?;
         let dns_addr = dns.addr().to_string();
-        let env = [("SMTPY_DNS_NAMESERVERS", dns_addr.as_str())];
+        let mut env = vec![("SMTPY_DNS_NAMESERVERS", dns_addr.as_str())];
+        env.extend(options.milter_env.iter().copied());
         let sink = CaptureSink::start().await?;
         let milter = match options.milter {
             MilterMode::Running => Some(MilterProcess::spawn_with(db.url(), dir.path(), false, &env).await?),

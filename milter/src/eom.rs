@@ -98,6 +98,11 @@ fn tempfail(app: &App, qid: &str, e: &dyn std::fmt::Display) -> Verdict {
 /// original sender; either way the return path itself is removed from the recipients.
 async fn handle_returns(app: &App, session: &Session, actions: &EomActions, qid: &str) -> Result<(), Verdict> {
     let raw = session.message.raw();
+    if session.returns.iter().any(|(_, p)| matches!(p, ReturnPath::Bounce(_))) {
+        // The row may still be queued: a destination that refuses at once can bounce within
+        // the log's flush interval. Written first, it is found; unwritable, the DSN waits (451).
+        app.log.flush().await.map_err(|e| tempfail(app, qid, &e))?;
+    }
     for (given, path) in &session.returns {
         match path {
             ReturnPath::Bounce(row) => match returns::record_bounce(&app.db, *row, &raw).await {

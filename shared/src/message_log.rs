@@ -18,7 +18,7 @@ use std::{
     collections::VecDeque,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -87,6 +87,8 @@ struct Shared {
     urgent: Notify,
     /// Signalled after every flush attempt.
     flushed: Notify,
+    /// Rows taken from `queue` whose INSERT has not finished (changed under the queue's lock).
+    in_flight: AtomicUsize,
     written: AtomicU64,
 }
 
@@ -105,6 +107,7 @@ impl MessageLog {
             unhealthy: AtomicBool::new(false),
             urgent: Notify::new(),
             flushed: Notify::new(),
+            in_flight: AtomicUsize::new(0),
             written: AtomicU64::new(0),
         });
         tokio::spawn(write_behind(db, shared.clone(), flush_interval));
@@ -127,11 +130,12 @@ impl MessageLog {
         Ok(())
     }
 
-    /// Writes everything queued now and waits until the buffer is empty or a flush fails.
+    /// Writes everything queued now and waits until it is in the database (nothing queued,
+    /// nothing being written) or a flush fails.
     pub async fn flush(&self) -> Result<(), LogError> {
         loop {
             let flushed = self.shared.flushed.notified();
-            if self.lock().is_empty() {
+            if self.lock().is_empty() && AtomicUsize::load(&self.shared.in_flight, Ordering::Acquire) == 0 {
                 return Ok(());
             }
             self.shared.urgent.notify_one();
@@ -180,6 +184,7 @@ async fn write_behind(db: Db, shared: Arc<Shared>, interval: Duration) {
             let batch: Vec<NewMessage> = {
                 let mut queue = lock(&shared);
                 let n = queue.len().min(MAX_BATCH_ROWS);
+                shared.in_flight.store(n, Ordering::Release);
                 queue.drain(..n).collect()
             };
             if batch.is_empty() {
@@ -204,10 +209,12 @@ async fn write_behind(db: Db, shared: Arc<Shared>, interval: Duration) {
                             queue.len()
                         );
                     }
+                    shared.in_flight.store(0, Ordering::Release);
                     retry = (retry * 2).clamp(Duration::from_millis(50), Duration::from_secs(2));
                     break;
                 }
             }
+            shared.in_flight.store(0, Ordering::Release);
         }
         shared.flushed.notify_waiters();
     }

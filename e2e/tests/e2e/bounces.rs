@@ -5,7 +5,7 @@
 
 use crate::support::bare;
 use smtpy_e2e::{
-    Stack, Transaction,
+    Stack, StackOptions, Transaction,
     fixture::{self, DOMAIN, MAILBOX_1, SENDER},
     wait::DELIVERY_TIMEOUT,
 };
@@ -88,6 +88,30 @@ async fn bounce_address_dsn_marks_message_bounced_and_is_not_relayed() {
     let notes = client.query("SELECT kind, body FROM notifications", &[]).await.unwrap();
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].get::<_, String>(0), "bounce");
+}
+
+/// A destination that refuses at once can bounce before the forward's message-log row is
+/// written (rows are written behind the mail path): the DSN must still find its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dsn_arriving_before_its_log_row_is_written_still_marks_it_bounced() {
+    // Rows would wait a minute to be written; the DSN comes back long before that.
+    let options = StackOptions { milter_env: vec![("SMTPY_MILTER_LOG_FLUSH_MS", "60000")], ..StackOptions::default() };
+    let stack = Stack::start_with("bounce-early", options).await.unwrap();
+    let alias = format!("early@{DOMAIN}");
+    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    assert!(stack.send(SENDER, &[&alias], &fixture::message(&alias, "bounces at once")).await.unwrap().accepted());
+    let bounce_address = bare(&stack.sink.wait_for(1, DELIVERY_TIMEOUT).await.unwrap()[0].mail_from).to_owned();
+    assert!(bounce_columns(&stack).await.is_empty(), "the row was written already: this test needs it queued");
+
+    let tx = Transaction::send(stack.postfix.smtp_addr(), "", &[&bounce_address], &dsn(&bounce_address, MAILBOX_1))
+        .await
+        .unwrap();
+    assert!(tx.accepted(), "DSN to our bounce address: {tx:?}\n{}", stack.logs());
+    stack.postfix.wait_queue_empty(DELIVERY_TIMEOUT).await.unwrap();
+    assert_eq!(stack.sink.delivered().len(), 1, "the DSN was relayed: {:#?}", stack.sink.delivered());
+    let rows = bounce_columns(&stack).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].0.as_str(), rows[0].1.as_deref()), ("bounced", Some("5.1.1")), "{rows:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
