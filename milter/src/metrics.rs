@@ -43,7 +43,8 @@ pub struct Counters {
     pub panics: AtomicU64,
     /// Time spent in end-of-message callbacks, and how many there were.
     pub eom: Timer,
-    /// Time spent computing DKIM signatures and ARC sets, and how many messages were signed.
+    /// Time end of message spent making the ARC set and waiting for the DKIM signatures (begun
+    /// earlier, beside the checks), and how many messages were signed.
     pub sign: Timer,
 }
 
@@ -118,7 +119,11 @@ pub fn render(app: &App) -> String {
         get(&c.panics)
     );
     c.eom.render(&mut out, "smtpy_milter_eom_seconds", "Time from end of data to our answer, in seconds.");
-    c.sign.render(&mut out, "smtpy_milter_sign_seconds", "Time spent on DKIM signatures and ARC sets, in seconds.");
+    c.sign.render(
+        &mut out,
+        "smtpy_milter_sign_seconds",
+        "Time end of message spent on DKIM signatures and ARC sets (making or waiting for them), in seconds.",
+    );
     let _ = writeln!(
         out,
         "# HELP smtpy_milter_cache_lookups_total Recipient lookups, by where they were answered.\n# TYPE smtpy_milter_cache_lookups_total counter"
