@@ -171,7 +171,13 @@ impl DomainSigners {
             }
             None => None,
         };
-        let dkim = dkim.0.await.map_err(|e| SignError::Sign(format!("the DKIM signer stopped: {e}")))??;
+        let dkim = match dkim.0.await {
+            Ok(signed) => signed?,
+            // A panic on the signing thread is a panic of end of message: answered 451 and
+            // counted, like any other (`callbacks::guarded`), not passed off as unsigned mail.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(SignError::Sign(format!("the DKIM signer stopped: {e}"))),
+        };
         let mut headers = arc.as_deref().map(split_headers).unwrap_or_default();
         headers.append(&mut split_headers(&dkim));
         Ok(headers)
@@ -243,6 +249,25 @@ mod tests {
         assert_eq!(tag(ams, "bh"), tag(dkim, "bh"), "both hash the same body");
         assert!(!tag(dkim, "b").is_empty() && !tag(ams, "b").is_empty());
         assert_eq!(tag(&fields[0].1, "cv"), "none");
+    }
+
+    #[test]
+    fn a_panic_on_the_signing_thread_reaches_end_of_message_as_a_panic() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(2)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let results = AuthenticationResults::new("mx.example.org");
+        let signers = signers();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.block_on(async {
+                let broken =
+                    PendingDkim(tokio::task::spawn_blocking(|| -> Result<String, SignError> { panic!("signer bug") }));
+                signers.finish(broken, MESSAGE, &results, None).await
+            })
+        }));
+        let payload = outcome.err().unwrap_or_else(|| panic!("the panic was swallowed"));
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"signer bug"));
     }
 
     #[test]
