@@ -4,7 +4,7 @@
 use crate::{
     App,
     auth::AuthSummary,
-    message::Edit,
+    message::{Edit, with_fields_on_top},
     metrics::Counters,
     privacy::{first_mailbox, masked_mailbox},
     reply::Verdict,
@@ -147,8 +147,10 @@ async fn check_and_sign(
     };
     // DKIM covers neither what the checks add on top nor anything they decide, so the
     // signatures start now, beside the checks.
-    let dkim =
-        signers.as_ref().map(|s| s.start_dkim(session.message.rebuilt(&[], |name, nth, _| edits.get(name, nth))));
+    let dkim = signers.as_ref().map(|s| {
+        let edited = Arc::new(session.message.rebuilt(|name, nth, _| edits.get(name, nth)));
+        (s.start_dkim(edited.clone()), edited)
+    });
     let Some(parsed) = AuthenticatedMessage::parse(raw) else {
         tracing::info!("message cannot be parsed for authentication checks; passing it unchecked");
         return Ok(Checked {
@@ -175,8 +177,8 @@ async fn check_and_sign(
             inbound.header_value(&app.verifier, ip, &session.helo, &session.sender),
         ));
     }
-    if let (Some(signers), Some(dkim)) = (signers, dkim) {
-        let leaving = session.message.rebuilt(&top, |name, nth, _| edits.get(name, nth));
+    if let (Some(signers), Some((dkim, edited))) = (signers, dkim) {
+        let leaving = with_fields_on_top(&top, &edited);
         let chain = if is_reply { None } else { Some(&inbound.arc) };
         let started = std::time::Instant::now();
         let signed = signers.finish(dkim, &leaving, &results, chain).await;

@@ -40,17 +40,13 @@ impl Received {
     /// The message in wire form (CRLF line ends): what the sender transmitted, less the
     /// `Received:` header Postfix adds and does not show milters.
     pub fn raw(&self) -> Vec<u8> {
-        self.rebuilt(&[], |_, _, _| Edit::Keep)
+        self.rebuilt(|_, _, _| Edit::Keep)
     }
 
-    /// The message as it will leave: `top` fields (name, value) first, then the received
-    /// fields as `edit` says (given the name, its 1-based position among fields of that name,
-    /// and the value), then the body.
-    pub fn rebuilt(&self, top: &[(String, String)], edit: impl Fn(&str, i32, &str) -> Edit) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + 64 * (self.headers.len() + top.len()) + 2);
-        for (name, value) in top {
-            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-        }
+    /// The message with its fields as `edit` says (given the name, its 1-based position among
+    /// fields of that name, and the value), then the body. [`with_fields_on_top`] adds ours.
+    pub fn rebuilt(&self, edit: impl Fn(&str, i32, &str) -> Edit) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 64 * self.headers.len() + 2);
         let mut seen: std::collections::HashMap<String, i32> = std::collections::HashMap::new();
         for (name, value) in &self.headers {
             let nth = seen.entry(name.to_ascii_lowercase()).or_insert(0);
@@ -113,6 +109,16 @@ fn push_crlf(out: &mut Vec<u8>, value: &[u8]) {
     }
 }
 
+/// `message` with the `fields` (name, value) on top, as it will leave.
+pub fn with_fields_on_top(fields: &[(String, String)], message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 64 * fields.len());
+    for (name, value) in fields {
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    out.extend_from_slice(message);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,11 +144,12 @@ mod tests {
         m.push_header(&c("Subject"), &c(" x"));
         m.body.extend_from_slice(b"b\r\n");
         let top = [("Authentication-Results".to_owned(), "mx; dkim=none".to_owned())];
-        let out = m.rebuilt(&top, |name, nth, _| match name {
+        let edited = m.rebuilt(|name, nth, _| match name {
             "Authentication-Results" if nth == 1 => Edit::Drop,
             "Subject" => Edit::Replace("y".to_owned()),
             _ => Edit::Keep,
         });
+        let out = with_fields_on_top(&top, &edited);
         assert_eq!(out, b"Authentication-Results: mx; dkim=none\r\nSubject: y\r\n\r\nb\r\n".to_vec());
     }
 

@@ -140,7 +140,7 @@ impl DomainSigners {
     /// They cover only [`SIGNED_HEADERS`] and the body, so `message` need not carry the fields
     /// that go on top (`Authentication-Results`, quarantine mark): the signatures can start as
     /// soon as the header edits are known, while the inbound checks still run.
-    pub fn start_dkim(self: &Arc<Self>, message: Vec<u8>) -> PendingDkim {
+    pub fn start_dkim(self: &Arc<Self>, message: Arc<Vec<u8>>) -> PendingDkim {
         let signers = self.clone();
         PendingDkim(tokio::task::spawn_blocking(move || signers.dkim(&message)))
     }
@@ -216,18 +216,19 @@ mod tests {
         })
     }
 
-    /// Signs `MESSAGE` on the milter's own runtime flavour (one thread, plus blocking threads
-    /// for the DKIM signature).
+    /// The milter's own runtime flavour: one thread, plus blocking threads for DKIM.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().max_blocking_threads(2).build().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Signs `MESSAGE` as end of message does.
     fn sign(inbound: Option<&ArcOutput<'_>>) -> Vec<(String, String)> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .max_blocking_threads(2)
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let runtime = runtime();
         let results = AuthenticationResults::new("mx.example.org");
         let signers = signers();
         runtime
             .block_on(async {
-                let dkim = signers.start_dkim(MESSAGE.to_vec());
+                let dkim = signers.start_dkim(Arc::new(MESSAGE.to_vec()));
                 signers.finish(dkim, MESSAGE, &results, inbound).await
             })
             .unwrap_or_else(|e| panic!("{e}"))
@@ -253,10 +254,7 @@ mod tests {
 
     #[test]
     fn a_panic_on_the_signing_thread_reaches_end_of_message_as_a_panic() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .max_blocking_threads(2)
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let runtime = runtime();
         let results = AuthenticationResults::new("mx.example.org");
         let signers = signers();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

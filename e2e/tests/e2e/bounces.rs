@@ -50,6 +50,18 @@ async fn bounce_columns(stack: &Stack) -> Vec<(String, Option<String>, Option<St
         .collect()
 }
 
+/// Sends a DSN for the one forward so far to its `bounce_address`, checks it was accepted and
+/// not relayed (the sink still holds only the forward), and returns the log rows.
+async fn return_dsn(stack: &Stack, bounce_address: &str) -> Vec<(String, Option<String>, Option<String>)> {
+    let tx = Transaction::send(stack.postfix.smtp_addr(), "", &[bounce_address], &dsn(bounce_address, MAILBOX_1))
+        .await
+        .unwrap();
+    assert!(tx.accepted(), "DSN to our bounce address: {tx:?}\n{}", stack.logs());
+    stack.postfix.wait_queue_empty(DELIVERY_TIMEOUT).await.unwrap();
+    assert_eq!(stack.sink.delivered().len(), 1, "the DSN was relayed: {:#?}", stack.sink.delivered());
+    bounce_columns(stack).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bounce_address_dsn_marks_message_bounced_and_is_not_relayed() {
     let stack = Stack::start("bounce").await.unwrap();
@@ -73,13 +85,7 @@ async fn bounce_address_dsn_marks_message_bounced_and_is_not_relayed() {
     let tx = Transaction::send(stack.postfix.smtp_addr(), "", &[&tampered], &dsn(&tampered, MAILBOX_1)).await.unwrap();
     assert!(tx.rcpts[0].starts_with("550 5.1.1"), "tampered bounce address: {}\n{}", tx.rcpts[0], stack.logs());
 
-    let tx = Transaction::send(stack.postfix.smtp_addr(), "", &[&bounce_address], &dsn(&bounce_address, MAILBOX_1))
-        .await
-        .unwrap();
-    assert!(tx.accepted(), "DSN to our bounce address: {tx:?}\n{}", stack.logs());
-    stack.postfix.wait_queue_empty(DELIVERY_TIMEOUT).await.unwrap();
-    assert_eq!(stack.sink.delivered().len(), 1, "the DSN was relayed: {:#?}", stack.sink.delivered());
-    let rows = bounce_columns(&stack).await;
+    let rows = return_dsn(&stack, &bounce_address).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].0, "bounced");
     assert_eq!(rows[0].1.as_deref(), Some("5.1.1"));
@@ -103,13 +109,7 @@ async fn dsn_arriving_before_its_log_row_is_written_still_marks_it_bounced() {
     let bounce_address = bare(&stack.sink.wait_for(1, DELIVERY_TIMEOUT).await.unwrap()[0].mail_from).to_owned();
     assert!(bounce_columns(&stack).await.is_empty(), "the row was written already: this test needs it queued");
 
-    let tx = Transaction::send(stack.postfix.smtp_addr(), "", &[&bounce_address], &dsn(&bounce_address, MAILBOX_1))
-        .await
-        .unwrap();
-    assert!(tx.accepted(), "DSN to our bounce address: {tx:?}\n{}", stack.logs());
-    stack.postfix.wait_queue_empty(DELIVERY_TIMEOUT).await.unwrap();
-    assert_eq!(stack.sink.delivered().len(), 1, "the DSN was relayed: {:#?}", stack.sink.delivered());
-    let rows = bounce_columns(&stack).await;
+    let rows = return_dsn(&stack, &bounce_address).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!((rows[0].0.as_str(), rows[0].1.as_deref()), ("bounced", Some("5.1.1")), "{rows:?}");
 }
