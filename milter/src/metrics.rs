@@ -152,6 +152,11 @@ pub fn render(app: &App) -> String {
     );
     let _ = writeln!(
         out,
+        "# HELP smtpy_milter_log_batches_total Message-log INSERTs attempted (each writes a batch of rows).\n# TYPE smtpy_milter_log_batches_total counter\nsmtpy_milter_log_batches_total {}",
+        app.log.batches()
+    );
+    let _ = writeln!(
+        out,
         "# HELP smtpy_milter_log_rows_pending Message-log rows waiting to be written.\n# TYPE smtpy_milter_log_rows_pending gauge\nsmtpy_milter_log_rows_pending {}",
         app.log.pending()
     );

@@ -7,6 +7,9 @@
 //! mail (451) whenever a row cannot be queued: when the buffer is full, or when the last flush
 //! failed (the database is down), so an outage never piles up unlogged forwards. Rows that fail
 //! to flush stay queued and are retried; a graceful shutdown flushes what is left.
+//!
+//! An idle writer sleeps until a row arrives and only then waits out the interval, so a milter
+//! with no mail has no timer waking it 50 times a second.
 
 use crate::{
     db::{Db, DbError},
@@ -83,6 +86,8 @@ struct Shared {
     queue: Mutex<VecDeque<NewMessage>>,
     capacity: usize,
     unhealthy: AtomicBool,
+    /// Wakes an idle writer: the queue went from empty to not empty.
+    queued: Notify,
     /// Wakes the writer before its interval is up (buffer filling, shutdown).
     urgent: Notify,
     /// Signalled after every flush attempt.
@@ -90,6 +95,10 @@ struct Shared {
     /// Rows taken from `queue` whose INSERT has not finished (changed under the queue's lock).
     in_flight: AtomicUsize,
     written: AtomicU64,
+    /// INSERTs attempted (successful or not).
+    batches: AtomicU64,
+    /// Times the writer woke up to look at the queue.
+    rounds: AtomicU64,
 }
 
 /// Handle to the background writer.
@@ -105,10 +114,13 @@ impl MessageLog {
             queue: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
             unhealthy: AtomicBool::new(false),
+            queued: Notify::new(),
             urgent: Notify::new(),
             flushed: Notify::new(),
             in_flight: AtomicUsize::new(0),
             written: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            rounds: AtomicU64::new(0),
         });
         tokio::spawn(write_behind(db, shared.clone(), flush_interval));
         Self { shared }
@@ -123,7 +135,11 @@ impl MessageLog {
         if queue.len() + rows.len() > self.shared.capacity {
             return Err(LogError::Full(queue.len()));
         }
+        let was_empty = queue.is_empty();
         queue.extend(rows);
+        if was_empty {
+            self.shared.queued.notify_one();
+        }
         if queue.len() >= MAX_BATCH_ROWS {
             self.shared.urgent.notify_one();
         }
@@ -156,6 +172,11 @@ impl MessageLog {
         AtomicU64::load(&self.shared.written, Ordering::Relaxed)
     }
 
+    /// INSERTs attempted since start, successful or not.
+    pub fn batches(&self) -> u64 {
+        AtomicU64::load(&self.shared.batches, Ordering::Relaxed)
+    }
+
     /// Whether the last flush succeeded.
     pub fn healthy(&self) -> bool {
         !AtomicBool::load(&self.shared.unhealthy, Ordering::Acquire)
@@ -175,11 +196,17 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, VecDeque<NewMessage>> {
 async fn write_behind(db: Db, shared: Arc<Shared>, interval: Duration) {
     let mut retry = interval;
     loop {
-        let wait = if AtomicBool::load(&shared.unhealthy, Ordering::Acquire) { retry } else { interval };
+        let unhealthy = AtomicBool::load(&shared.unhealthy, Ordering::Acquire);
+        if !unhealthy && lock(&shared).is_empty() {
+            // `record` leaves a permit if a row arrived since the check.
+            shared.queued.notified().await;
+        }
+        let wait = if unhealthy { retry } else { interval };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shared.urgent.notified() => {}
         }
+        shared.rounds.fetch_add(1, Ordering::Relaxed);
         loop {
             let batch: Vec<NewMessage> = {
                 let mut queue = lock(&shared);
@@ -190,6 +217,7 @@ async fn write_behind(db: Db, shared: Arc<Shared>, interval: Duration) {
             if batch.is_empty() {
                 break;
             }
+            shared.batches.fetch_add(1, Ordering::Relaxed);
             match insert(&db, &batch).await {
                 Ok(()) => {
                     shared.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -227,4 +255,77 @@ async fn insert(db: &Db, rows: &[NewMessage]) -> Result<(), DbError> {
         Ok(())
     })
     .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A pool that never connects: nothing listens on port 1.
+    fn unreachable_db() -> Db {
+        Db::new("postgres://nobody@127.0.0.1:1/none", 1, Duration::from_millis(200)).unwrap()
+    }
+
+    fn row() -> NewMessage {
+        NewMessage {
+            id: Uuid::new_v4(),
+            owner_id: Uuid::new_v4(),
+            alias_id: None,
+            recipient: "a@example.com".to_owned(),
+            envelope_sender: String::new(),
+            forwarded_to: Vec::new(),
+            size_bytes: 1,
+            status: "forwarded".to_owned(),
+            queue_id: None,
+            mode: None,
+            subject: None,
+            auth_spf: None,
+            auth_dkim: None,
+            auth_dmarc: None,
+            auth_arc: None,
+            contact_id: None,
+            reverse_alias: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_writer_does_not_wake_until_a_row_arrives() {
+        let log = MessageLog::spawn(unreachable_db(), Duration::from_millis(2), 10);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(AtomicU64::load(&log.shared.rounds, Ordering::Relaxed), 0, "nothing queued, yet the writer woke up");
+        assert_eq!(log.batches(), 0);
+        assert!(log.healthy());
+
+        log.record(vec![row()]).unwrap();
+        // The write fails (no database): the attempt is counted and the log turns unhealthy.
+        for _ in 0..200 {
+            if !log.healthy() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(log.batches(), 1);
+        assert!(!log.healthy());
+        assert_eq!(log.pending(), 1, "a failed row stays queued for the retry");
+        assert!(matches!(log.record(vec![row()]), Err(LogError::Unhealthy)));
+    }
+
+    #[tokio::test]
+    async fn a_row_queued_while_idle_is_not_held_past_the_interval() {
+        // A long interval: only the wake from `record` plus the interval can start the write.
+        let log = MessageLog::spawn(unreachable_db(), Duration::from_millis(50), 10);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        log.record(vec![row()]).unwrap();
+        let start = std::time::Instant::now();
+        while log.batches() == 0 && start.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(log.batches(), 1);
+        assert!(
+            start.elapsed() >= Duration::from_millis(45),
+            "written after {:?}, before the interval",
+            start.elapsed()
+        );
+    }
 }
