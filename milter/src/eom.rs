@@ -145,12 +145,6 @@ async fn check_and_sign(
             None
         }
     };
-    // DKIM covers neither what the checks add on top nor anything they decide, so the
-    // signatures start now, beside the checks.
-    let dkim = signers.as_ref().map(|s| {
-        let edited = Arc::new(session.message.rebuilt(|name, nth, _| edits.get(name, nth)));
-        (s.start_dkim(edited.clone()), edited)
-    });
     let Some(parsed) = AuthenticatedMessage::parse(raw) else {
         tracing::info!("message cannot be parsed for authentication checks; passing it unchecked");
         return Ok(Checked {
@@ -160,6 +154,12 @@ async fn check_and_sign(
             mailbox_authenticated: false,
         });
     };
+    // DKIM covers neither what the checks add on top nor anything they decide, so the
+    // signatures start now, beside the checks.
+    let dkim = signers.as_ref().map(|s| {
+        let edited = Arc::new(session.message.rebuilt(|name, nth, _| edits.get(name, nth)));
+        (s.start_dkim(edited.clone()), edited)
+    });
     let ip = session.client_ip.unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let inbound = app.verifier.check(&parsed, ip, &session.helo, &session.sender).await;
     let results = inbound.results(&app.verifier, ip, &session.helo, &session.sender);

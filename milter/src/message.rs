@@ -113,7 +113,10 @@ fn push_crlf(out: &mut Vec<u8>, value: &[u8]) {
 pub fn with_fields_on_top(fields: &[(String, String)], message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + 64 * fields.len());
     for (name, value) in fields {
-        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(message);
     out
