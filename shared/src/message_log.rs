@@ -3,7 +3,8 @@
 //! A row per message is bookkeeping: the mail itself is safe in Postfix's queue (DESIGN §7).
 //! Inserting it inline cost Postgres a third of a CPU-millisecond per message on our 2-core
 //! machines, as much as the whole milter, so rows are queued in a bounded buffer and flushed
-//! every `flush_interval` in one multi-row INSERT. The promise to the sender is kept by refusing
+//! every `flush_interval` in one INSERT, prepared once on the writer's own connection. The
+//! promise to the sender is kept by refusing
 //! mail (451) whenever a row cannot be queued: when the buffer is full, or when the last flush
 //! failed (the database is down), so an outage never piles up unlogged forwards. Rows that fail
 //! to flush stay queued and are retried; a graceful shutdown flushes what is left.
@@ -12,13 +13,18 @@
 //! with no mail has no timer waking it 50 times a second.
 
 use crate::{
-    db::{Db, DbError},
+    db::{Conn, Db, DbError},
     schema::messages,
 };
-use diesel::prelude::*;
+use diesel::{
+    pg::Pg,
+    prelude::*,
+    query_builder::{AstPass, QueryFragment, QueryId},
+    result::DatabaseErrorKind,
+};
 use diesel_async::RunQueryDsl;
 use std::{
-    collections::VecDeque,
+    collections::{BTreeSet, VecDeque},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
@@ -79,7 +85,7 @@ pub enum LogError {
     Full(usize),
 }
 
-/// Rows stored in one INSERT at most (Postgres allows 65535 bind parameters; 8 per row).
+/// Rows stored in one INSERT at most.
 const MAX_BATCH_ROWS: usize = 1000;
 
 struct Shared {
@@ -195,6 +201,9 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, VecDeque<NewMessage>> {
 
 async fn write_behind(db: Db, shared: Arc<Shared>, interval: Duration) {
     let mut retry = interval;
+    // The writer keeps one connection: its Postgres backend has the INSERT prepared and its
+    // caches warm, instead of each flush landing on whichever pooled backend is next.
+    let mut conn = None;
     loop {
         let unhealthy = AtomicBool::load(&shared.unhealthy, Ordering::Acquire);
         if !unhealthy && lock(&shared).is_empty() {
@@ -217,10 +226,11 @@ async fn write_behind(db: Db, shared: Arc<Shared>, interval: Duration) {
             if batch.is_empty() {
                 break;
             }
+            let full = batch.len() == MAX_BATCH_ROWS;
             shared.batches.fetch_add(1, Ordering::Relaxed);
-            match insert(&db, &batch).await {
-                Ok(()) => {
-                    shared.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            match insert(&db, &mut conn, &batch).await {
+                Ok(stored) => {
+                    shared.written.fetch_add(stored as u64, Ordering::Relaxed);
                     if shared.unhealthy.swap(false, Ordering::AcqRel) {
                         tracing::info!("message log: database writable again");
                     }
@@ -243,18 +253,205 @@ async fn write_behind(db: Db, shared: Arc<Shared>, interval: Duration) {
                 }
             }
             shared.in_flight.store(0, Ordering::Release);
+            // Rows queued while this batch was written wait for the next round (`flush` asks for
+            // one at once): writing them straight away would halve the batches under load.
+            if !full {
+                break;
+            }
         }
         shared.flushed.notify_waiters();
     }
 }
 
-async fn insert(db: &Db, rows: &[NewMessage]) -> Result<(), DbError> {
-    db.bounded(async {
-        let mut conn = db.conn().await?;
-        diesel::insert_into(messages::table).values(rows).execute(&mut conn).await?;
+/// Stores `rows` over `held` (taken from the pool first if empty); returns how many were
+/// stored (fewer when their owner was deleted meanwhile). A connection that failed or timed out
+/// mid-query is let go.
+async fn insert(db: &Db, held: &mut Option<Conn>, rows: &[NewMessage]) -> Result<usize, DbError> {
+    let stored = db.bounded(insert_over(db, held, rows)).await;
+    if stored.is_err() {
+        *held = None;
+    }
+    stored
+}
+
+async fn insert_over(db: &Db, held: &mut Option<Conn>, rows: &[NewMessage]) -> Result<usize, DbError> {
+    let conn = match held {
+        Some(conn) => conn,
+        None => held.insert(db.conn().await?),
+    };
+    match InsertRows::new(rows).execute(conn).await {
+        Err(diesel::result::Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
+            // An owner, alias or contact was deleted while its rows waited here. Store the rows
+            // as the foreign keys' ON DELETE would have left them; retrying them unchanged would
+            // fail forever and keep the milter refusing mail.
+            let rows = without_deleted_parents(conn, rows).await?;
+            Ok(InsertRows::new(&rows).execute(conn).await?)
+        }
+        stored => Ok(stored?),
+    }
+}
+
+/// `rows` as they may still be stored: those of deleted owners dropped (ON DELETE CASCADE),
+/// links to deleted aliases and contacts cleared (ON DELETE SET NULL).
+async fn without_deleted_parents(conn: &mut Conn, rows: &[NewMessage]) -> Result<Vec<NewMessage>, DbError> {
+    use crate::schema::{aliases, contacts, users};
+    let wanted = |ids: Vec<Option<Uuid>>| ids.into_iter().flatten().collect::<BTreeSet<Uuid>>();
+    let owners = wanted(rows.iter().map(|r| Some(r.owner_id)).collect());
+    let owners: BTreeSet<Uuid> =
+        users::table.filter(users::id.eq_any(owners)).select(users::id).load(conn).await?.into_iter().collect();
+    let aliases = wanted(rows.iter().map(|r| r.alias_id).collect());
+    let aliases: BTreeSet<Uuid> =
+        aliases::table.filter(aliases::id.eq_any(aliases)).select(aliases::id).load(conn).await?.into_iter().collect();
+    let contacts = wanted(rows.iter().map(|r| r.contact_id).collect());
+    let contacts: BTreeSet<Uuid> = contacts::table
+        .filter(contacts::id.eq_any(contacts))
+        .select(contacts::id)
+        .load(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let dropped = rows.iter().filter(|r| !owners.contains(&r.owner_id)).count();
+    if dropped > 0 {
+        tracing::info!("message log: {dropped} rows of deleted owners not stored");
+    }
+    Ok(rows
+        .iter()
+        .filter(|r| owners.contains(&r.owner_id))
+        .map(|r| NewMessage {
+            alias_id: r.alias_id.filter(|id| aliases.contains(id)),
+            contact_id: r.contact_id.filter(|id| contacts.contains(id)),
+            ..r.clone()
+        })
+        .collect())
+}
+
+/// One INSERT of a batch, its columns bound as arrays: the same statement text for every batch
+/// size, so each connection prepares and plans it once (a multi-row `VALUES` list is a new
+/// statement for every row count, parsed and planned again each flush).
+struct InsertRows {
+    id: Vec<Uuid>,
+    owner_id: Vec<Uuid>,
+    alias_id: Vec<Option<Uuid>>,
+    recipient: Vec<String>,
+    envelope_sender: Vec<String>,
+    /// Each row's `forwarded_to` as a Postgres array literal (arrays of arrays must be
+    /// rectangular, so a text[] per row cannot be bound as one two-dimensional array).
+    forwarded_to: Vec<String>,
+    size_bytes: Vec<i64>,
+    status: Vec<String>,
+    queue_id: Vec<Option<String>>,
+    mode: Vec<Option<String>>,
+    subject: Vec<Option<String>>,
+    auth_spf: Vec<Option<String>>,
+    auth_dkim: Vec<Option<String>>,
+    auth_dmarc: Vec<Option<String>>,
+    auth_arc: Vec<Option<String>>,
+    contact_id: Vec<Option<Uuid>>,
+    reverse_alias: Vec<Option<String>>,
+}
+
+impl InsertRows {
+    fn new(rows: &[NewMessage]) -> Self {
+        let column = |f: fn(&NewMessage) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+        Self {
+            id: rows.iter().map(|r| r.id).collect(),
+            owner_id: rows.iter().map(|r| r.owner_id).collect(),
+            alias_id: rows.iter().map(|r| r.alias_id).collect(),
+            recipient: rows.iter().map(|r| r.recipient.clone()).collect(),
+            envelope_sender: rows.iter().map(|r| r.envelope_sender.clone()).collect(),
+            forwarded_to: rows.iter().map(|r| text_array_literal(&r.forwarded_to)).collect(),
+            size_bytes: rows.iter().map(|r| r.size_bytes).collect(),
+            status: rows.iter().map(|r| r.status.clone()).collect(),
+            queue_id: column(|r| r.queue_id.clone()),
+            mode: column(|r| r.mode.clone()),
+            subject: column(|r| r.subject.clone()),
+            auth_spf: column(|r| r.auth_spf.clone()),
+            auth_dkim: column(|r| r.auth_dkim.clone()),
+            auth_dmarc: column(|r| r.auth_dmarc.clone()),
+            auth_arc: column(|r| r.auth_arc.clone()),
+            contact_id: rows.iter().map(|r| r.contact_id).collect(),
+            reverse_alias: column(|r| r.reverse_alias.clone()),
+        }
+    }
+}
+
+impl QueryFragment<Pg> for InsertRows {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid as SqlUuid};
+        out.push_sql(
+            "INSERT INTO messages (id, owner_id, alias_id, recipient, envelope_sender, forwarded_to, \
+             size_bytes, status, queue_id, mode, subject, auth_spf, auth_dkim, auth_dmarc, auth_arc, \
+             contact_id, reverse_alias) \
+             SELECT id, owner_id, alias_id, recipient, envelope_sender, forwarded_to::text[], \
+             size_bytes, status, queue_id, mode, subject, auth_spf, auth_dkim, auth_dmarc, auth_arc, \
+             contact_id, reverse_alias FROM unnest(",
+        );
+        out.push_bind_param::<Array<SqlUuid>, _>(&self.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<SqlUuid>, _>(&self.owner_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<SqlUuid>>, _>(&self.alias_id)?;
+        for text in [&self.recipient, &self.envelope_sender, &self.forwarded_to] {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Text>, _>(text)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.size_bytes)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.status)?;
+        for text in [
+            &self.queue_id,
+            &self.mode,
+            &self.subject,
+            &self.auth_spf,
+            &self.auth_dkim,
+            &self.auth_dmarc,
+            &self.auth_arc,
+        ] {
+            out.push_sql(", ");
+            out.push_bind_param::<Array<Nullable<Text>>, _>(text)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<SqlUuid>>, _>(&self.contact_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.reverse_alias)?;
+        out.push_sql(
+            ") AS r(id, owner_id, alias_id, recipient, envelope_sender, forwarded_to, size_bytes, status, \
+             queue_id, mode, subject, auth_spf, auth_dkim, auth_dmarc, auth_arc, contact_id, reverse_alias)",
+        );
         Ok(())
-    })
-    .await
+    }
+}
+
+impl QueryId for InsertRows {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+/// `items` as a Postgres array literal: every element double-quoted (backslash before `"` and
+/// `\`), SQL NULLs as the bare word NULL.
+fn text_array_literal(items: &[Option<String>]) -> String {
+    let mut literal = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            literal.push(',');
+        }
+        match item {
+            None => literal.push_str("NULL"),
+            Some(text) => {
+                literal.push('"');
+                for c in text.chars() {
+                    if c == '"' || c == '\\' {
+                        literal.push('\\');
+                    }
+                    literal.push(c);
+                }
+                literal.push('"');
+            }
+        }
+    }
+    literal.push('}');
+    literal
 }
 
 #[cfg(test)]
