@@ -63,6 +63,9 @@ CONFIGS = {
     "alone": ("alone", "alias@" + BENCH_DOMAIN, False),
     "inet+sign": ("inet", "alias@" + BENCH_DOMAIN, True),
     "unix+sign": ("unix", "alias@" + BENCH_DOMAIN, True),
+    # The reference point (milter/examples/floor.rs): three RSA signatures and a forward's edits,
+    # nothing else; its own instance, over a unix socket. Measured whenever signing is.
+    "floor": ("floor", "alias@" + BENCH_DOMAIN, True),
     "inet": ("inet", "alias@" + PLAIN_DOMAIN, False),
     "unix": ("unix", "alias@" + PLAIN_DOMAIN, False),
 }
@@ -70,6 +73,7 @@ LABELS = {
     "alone": "Postfix alone",
     "inet+sign": "milter+sign inet",
     "unix+sign": "milter+sign unix",
+    "floor": "floor (reference)",
     "inet": "milter inet",
     "unix": "milter unix",
 }
@@ -100,7 +104,7 @@ def wait_port(port, seconds, proc=None, what="service"):
 BENCH_COMMS = {
     "smtp-source", "smtp-sink", "master", "smtpd", "cleanup", "qmgr", "smtp", "trivial-rewrite",
     "anvil", "scache", "proxymap", "tlsmgr", "bounce", "pickup", "showq", "postlogd", "postdrop",
-    "smtpy-milter", "postgres", "dnsmasq", "python3",
+    "smtpy-milter", "floor", "postgres", "dnsmasq", "python3",
 }
 
 
@@ -553,12 +557,23 @@ class Bench:
                 die(f"smtpy-milter did not create {unix_path} (log: {self.work}/log/milter-unix.log)")
             time.sleep(0.05)
 
-        for name, milter in [("alone", None), ("inet", f"inet:127.0.0.1:{inet_port}"), ("unix", f"unix:{unix_path}")]:
+        instances = [("alone", None), ("inet", f"inet:127.0.0.1:{inet_port}"), ("unix", f"unix:{unix_path}")]
+        if "floor" in self.configs:
+            floor_path = os.path.join(sock_dir, "floor.sock")
+            self.start_floor(f"unix:{floor_path}")
+            deadline = time.monotonic() + 30  # it generates its RSA key first
+            while not os.path.exists(floor_path):
+                if time.monotonic() > deadline or self.milters["floor"].poll() is not None:
+                    die(f"the floor milter did not create {floor_path} (log: {self.work}/log/milter-floor.log)")
+                time.sleep(0.05)
+            instances.append(("floor", f"unix:{floor_path}"))
+        for name, milter in instances:
             inst = os.path.join(self.work, f"postfix-{name}")
             port = free_port()
             cmd = ["bash", INSTANCE_SH, "start", inst, "--smtp-port", str(port), "--sink-port", str(sink_port),
-                   ] + (["--socketmap", self.map_sockets[name]] if milter else
-                        # Postfix alone: the cheapest possible relay_domains, a static list.
+                   ] + (["--socketmap", self.map_sockets[name]] if name in self.map_sockets else
+                        # Postfix alone (and the floor, which serves no map): the cheapest
+                        # relay_domains, a static list.
                         ["--relay-domains", f"{BENCH_DOMAIN} {PLAIN_DOMAIN}"])
             cmd += ["--milter", milter] if milter else ["--no-milter"]
             res = subprocess.run(cmd, capture_output=True, text=True)
@@ -583,6 +598,14 @@ class Bench:
         self.milters[name] = subprocess.Popen(
             [os.path.join(self.bin_dir, "smtpy-milter"), "--config", self.config],
             env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=lambda: os.umask(0),
+        )
+
+    def start_floor(self, listen):
+        logf = open(os.path.join(self.work, "log", "milter-floor.log"), "ab")
+        self.milters["floor"] = subprocess.Popen(
+            [os.path.join(self.bin_dir, "examples", "floor"), listen, MAILBOX],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=lambda: os.umask(0),
         )
 
@@ -647,7 +670,13 @@ class Bench:
                 else:
                     results = re.findall(r"(?:^|[;\s])(spf|dkim|arc|dmarc)=(\w+)", ar.group(1))
                     summary.append("A-R " + " ".join(f"{k}={v}" for k, v in results))
-            if signs:
+            if config == "floor":
+                for name in ("DKIM-Signature", "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results"):
+                    if name not in fields:
+                        problems.append(f"no {name}")
+                summary.insert(0, "3 RSA-2048 signatures over the raw message (not DKIM: not verified), "
+                                  "a forward's edits, no checks, no log")
+            elif signs:
                 dkim_fields = re.findall(r"^DKIM-Signature: (.*(?:\r\n[ \t].*)*)", head, re.M)
                 ours = [f for f in dkim_fields if re.search(rf"\bd={re.escape(BENCH_DOMAIN)};", f.replace("\r\n", ""))]
                 if not ours:
@@ -673,7 +702,7 @@ class Bench:
             if problems:
                 die(f"probe {config}: " + "; ".join(problems) + f"\n--- captured header ---\n{head}")
             self.probes[config] = ", ".join(summary)
-            if config != "alone":
+            if config not in ("alone", "floor"):
                 self.expected_log_rows += 1
             log(f"probe {config:9}: {self.probes[config]}")
 
@@ -711,7 +740,7 @@ class Bench:
         other = ticks_delta(procs0, procs1, BENCH_COMMS, inside=False)
         elapsed = t_delivered - t0
         milter_cpu = (process_ticks(milter.pid) - milter0) if milter else 0
-        if config != "alone":
+        if config not in ("alone", "floor"):
             self.expected_log_rows += messages
         ms_per_tick = 1000.0 / CLK_TCK
         return {
@@ -832,7 +861,9 @@ class Bench:
                 ratio = med([pick(c, 20, size, r)[0]["delivered_per_s"] / pick("alone", 20, size, r)[0]["delivered_per_s"]
                              for r in rounds])
                 goal = ""
-                if c != "alone" and size == 1024:
+                if c == "floor" and size == 1024:
+                    goal = "(reference: no implementation of the goal does less)"
+                elif c != "alone" and size == 1024:
                     if CONFIGS[c][2]:
                         goal = f">= {GOAL_SIGN_RATIO:.2f} " + ("ok" if ratio >= GOAL_SIGN_RATIO else "MISSED")
                     else:
@@ -864,7 +895,8 @@ class Bench:
                 out.append(f"{size // 1024:>3} KB  {label(c):<17} {med([p['ms_per_msg'] for p in pts]):7.2f} "
                            f"{diff:+6.2f} {other:>9}  {goal}")
         out.append(f"message-log rows written by the milter: {log_rows} (messages through a milter: {self.expected_log_rows})")
-        measured = sum(a.messages if x["sessions"] == 20 else a.single for x in results if x["config"] != "alone")
+        measured = sum(a.messages if x["sessions"] == 20 else a.single for x in results
+                       if x["config"] not in ("alone", "floor"))
         if dns_queries is not None:
             out.append(f"DNS queries the bench dnsmasq answered while measuring: {dns_queries} "
                        f"({dns_queries / max(measured, 1):.4f} per message through a milter); "
