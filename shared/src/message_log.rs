@@ -4,10 +4,11 @@
 //! Inserting it inline cost Postgres a third of a CPU-millisecond per message on our 2-core
 //! machines, as much as the whole milter, so rows are queued in a bounded buffer and flushed
 //! every `flush_interval` in one INSERT, prepared once on the writer's own connection. The
-//! promise to the sender is kept by refusing
-//! mail (451) whenever a row cannot be queued: when the buffer is full, or when the last flush
-//! failed (the database is down), so an outage never piles up unlogged forwards. Rows that fail
-//! to flush stay queued and are retried; a graceful shutdown flushes what is left.
+//! promise to the sender is kept by refusing mail (451) whenever a row cannot be queued: when
+//! the buffer is full, or when the last flush failed (the database is down), so an outage never
+//! piles up unlogged forwards. Rows that fail to flush stay queued and are retried; a graceful
+//! shutdown flushes what is left. Rows whose owner, alias or contact was deleted while they
+//! waited are stored as the foreign keys' ON DELETE would have left them.
 //!
 //! An idle writer sleeps until a row arrives and only then waits out the interval, so a milter
 //! with no mail has no timer waking it 50 times a second.
