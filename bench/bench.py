@@ -69,6 +69,8 @@ CONFIGS = {
     "inet": ("inet", "alias@" + PLAIN_DOMAIN, False),
     "unix": ("unix", "alias@" + PLAIN_DOMAIN, False),
 }
+# Configurations whose messages pass no smtpy-milter: no message-log rows, no DNS queries.
+UNLOGGED = ("alone", "floor")
 LABELS = {
     "alone": "Postfix alone",
     "inet+sign": "milter+sign inet",
@@ -551,21 +553,13 @@ class Bench:
         self.start_milter("inet", f"inet:127.0.0.1:{inet_port}")
         self.start_milter("unix", f"unix:{unix_path}")
         wait_port(inet_port, 10, self.milters["inet"], "smtpy-milter (inet)")
-        deadline = time.monotonic() + 10
-        while not os.path.exists(unix_path):
-            if time.monotonic() > deadline or self.milters["unix"].poll() is not None:
-                die(f"smtpy-milter did not create {unix_path} (log: {self.work}/log/milter-unix.log)")
-            time.sleep(0.05)
+        self.wait_socket("unix", unix_path, 10)
 
         instances = [("alone", None), ("inet", f"inet:127.0.0.1:{inet_port}"), ("unix", f"unix:{unix_path}")]
         if "floor" in self.configs:
             floor_path = os.path.join(sock_dir, "floor.sock")
-            self.start_floor(f"unix:{floor_path}")
-            deadline = time.monotonic() + 30  # it generates its RSA key first
-            while not os.path.exists(floor_path):
-                if time.monotonic() > deadline or self.milters["floor"].poll() is not None:
-                    die(f"the floor milter did not create {floor_path} (log: {self.work}/log/milter-floor.log)")
-                time.sleep(0.05)
+            self.spawn_milter("floor", [os.path.join(self.bin_dir, "examples", "floor"), f"unix:{floor_path}", MAILBOX])
+            self.wait_socket("floor", floor_path, 30)  # it generates its RSA key first
             instances.append(("floor", f"unix:{floor_path}"))
         for name, milter in instances:
             inst = os.path.join(self.work, f"postfix-{name}")
@@ -593,21 +587,22 @@ class Bench:
         self.map_sockets[name] = f"inet:127.0.0.1:{free_port()}"
         env = dict(os.environ, SMTPY_MILTER_LISTEN=listen, SMTPY_MILTER_METRICS_LISTEN=f"127.0.0.1:{metrics}",
                    SMTPY_MILTER_MAP_LISTEN=self.map_sockets[name])
+        self.spawn_milter(name, [os.path.join(self.bin_dir, "smtpy-milter"), "--config", self.config], env)
+
+    def spawn_milter(self, name, argv, env=None):
         logf = open(os.path.join(self.work, "log", f"milter-{name}.log"), "ab")
         # umask 0: Postfix's smtpd (user postfix) must be able to connect to the unix socket.
         self.milters[name] = subprocess.Popen(
-            [os.path.join(self.bin_dir, "smtpy-milter"), "--config", self.config],
-            env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=lambda: os.umask(0),
         )
 
-    def start_floor(self, listen):
-        logf = open(os.path.join(self.work, "log", "milter-floor.log"), "ab")
-        self.milters["floor"] = subprocess.Popen(
-            [os.path.join(self.bin_dir, "examples", "floor"), listen, MAILBOX],
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=lambda: os.umask(0),
-        )
+    def wait_socket(self, name, path, seconds):
+        deadline = time.monotonic() + seconds
+        while not os.path.exists(path):
+            if time.monotonic() > deadline or self.milters[name].poll() is not None:
+                die(f"milter {name} did not create {path} (log: {self.work}/log/milter-{name}.log)")
+            time.sleep(0.05)
 
     def teardown(self):
         for inst, _ in self.instances.values():
@@ -702,7 +697,7 @@ class Bench:
             if problems:
                 die(f"probe {config}: " + "; ".join(problems) + f"\n--- captured header ---\n{head}")
             self.probes[config] = ", ".join(summary)
-            if config not in ("alone", "floor"):
+            if config not in UNLOGGED:
                 self.expected_log_rows += 1
             log(f"probe {config:9}: {self.probes[config]}")
 
@@ -740,7 +735,7 @@ class Bench:
         other = ticks_delta(procs0, procs1, BENCH_COMMS, inside=False)
         elapsed = t_delivered - t0
         milter_cpu = (process_ticks(milter.pid) - milter0) if milter else 0
-        if config not in ("alone", "floor"):
+        if config not in UNLOGGED:
             self.expected_log_rows += messages
         ms_per_tick = 1000.0 / CLK_TCK
         return {
@@ -896,7 +891,7 @@ class Bench:
                            f"{diff:+6.2f} {other:>9}  {goal}")
         out.append(f"message-log rows written by the milter: {log_rows} (messages through a milter: {self.expected_log_rows})")
         measured = sum(a.messages if x["sessions"] == 20 else a.single for x in results
-                       if x["config"] not in ("alone", "floor"))
+                       if x["config"] not in UNLOGGED)
         if dns_queries is not None:
             out.append(f"DNS queries the bench dnsmasq answered while measuring: {dns_queries} "
                        f"({dns_queries / max(measured, 1):.4f} per message through a milter); "

@@ -13,7 +13,7 @@
 
 use indymilter::{Actions, Callbacks, ContextActions, EomActions, MacroStage, ProtoOpts, Status};
 use openssl::{hash::MessageDigest, pkey::PKey, pkey::Private, rsa::Rsa, sign::Signer};
-use smtpy_milter::MilterListener;
+use smtpy_milter::{MilterListener, NOREPLY_WANTED};
 use std::{ffi::CString, process::ExitCode, sync::Arc};
 
 /// The message as received: header fields and body.
@@ -59,15 +59,7 @@ fn run(listen: &str, target: &str) -> Result<(), Box<dyn std::error::Error>> {
                         | Actions::ADD_RCPT
                         | Actions::DELETE_RCPT
                         | Actions::CHANGE_SENDER;
-                    for opt in [
-                        ProtoOpts::NOREPLY_CONNECT,
-                        ProtoOpts::NOREPLY_HELO,
-                        ProtoOpts::NOREPLY_MAIL,
-                        ProtoOpts::NOREPLY_HEADER,
-                        ProtoOpts::NOREPLY_EOH,
-                        ProtoOpts::NOREPLY_BODY,
-                        ProtoOpts::NO_DATA,
-                    ] {
+                    for opt in NOREPLY_WANTED.into_iter().chain([ProtoOpts::NO_DATA]) {
                         if offered.contains(opt) {
                             cx.requested_opts |= opt;
                         }

@@ -17,6 +17,8 @@ mod sign;
 pub mod socketmap;
 
 pub use listener::MilterListener;
+/// The no-reply options smtpy-milter asks for (the bench's floor milter asks for the same).
+pub use session::NOREPLY_WANTED;
 
 use smtpy_shared::{
     config::{Config, LogConfig},

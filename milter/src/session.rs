@@ -29,7 +29,7 @@ const REQUIRED_ACTIONS: Actions = Actions::ADD_RCPT
     .union(Actions::CHANGE_SENDER);
 
 /// Steps whose reply we never need: asking Postfix not to wait for one saves a round trip.
-const NOREPLY_WANTED: [ProtoOpts; 6] = [
+pub const NOREPLY_WANTED: [ProtoOpts; 6] = [
     ProtoOpts::NOREPLY_CONNECT,
     ProtoOpts::NOREPLY_HELO,
     ProtoOpts::NOREPLY_MAIL,

@@ -13,10 +13,7 @@
 //! An idle writer sleeps until a row arrives and only then waits out the interval, so a milter
 //! with no mail has no timer waking it 50 times a second.
 
-use crate::{
-    db::{Conn, Db, DbError},
-    schema::messages,
-};
+use crate::db::{Conn, Db, DbError};
 use diesel::{
     pg::Pg,
     prelude::*,
@@ -36,8 +33,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// One log row to store.
-#[derive(Clone, Debug, Insertable)]
-#[diesel(table_name = messages)]
+#[derive(Clone, Debug)]
 pub struct NewMessage {
     /// Chosen by the milter, so the bounce address can name the row before it is written.
     pub id: Uuid,
@@ -296,14 +292,13 @@ async fn insert_over(db: &Db, held: &mut Option<Conn>, rows: &[NewMessage]) -> R
 /// links to deleted aliases and contacts cleared (ON DELETE SET NULL).
 async fn without_deleted_parents(conn: &mut Conn, rows: &[NewMessage]) -> Result<Vec<NewMessage>, DbError> {
     use crate::schema::{aliases, contacts, users};
-    let wanted = |ids: Vec<Option<Uuid>>| ids.into_iter().flatten().collect::<BTreeSet<Uuid>>();
-    let owners = wanted(rows.iter().map(|r| Some(r.owner_id)).collect());
+    let owners: Vec<Uuid> = rows.iter().map(|r| r.owner_id).collect();
     let owners: BTreeSet<Uuid> =
         users::table.filter(users::id.eq_any(owners)).select(users::id).load(conn).await?.into_iter().collect();
-    let aliases = wanted(rows.iter().map(|r| r.alias_id).collect());
+    let aliases: Vec<Uuid> = rows.iter().filter_map(|r| r.alias_id).collect();
     let aliases: BTreeSet<Uuid> =
         aliases::table.filter(aliases::id.eq_any(aliases)).select(aliases::id).load(conn).await?.into_iter().collect();
-    let contacts = wanted(rows.iter().map(|r| r.contact_id).collect());
+    let contacts: Vec<Uuid> = rows.iter().filter_map(|r| r.contact_id).collect();
     let contacts: BTreeSet<Uuid> = contacts::table
         .filter(contacts::id.eq_any(contacts))
         .select(contacts::id)
