@@ -45,6 +45,7 @@ pub fn build(app: Arc<App>) -> Callbacks<Session> {
             Box::pin(async move {
                 let s = cx.data.get_or_insert_with(Session::default);
                 let verdict = guarded(&app, session::rcpt(&app, s, &args)).await;
+                s.count_in(&app.in_progress);
                 verdict.apply(&mut cx.reply)
             })
         })
@@ -75,6 +76,7 @@ pub fn build(app: Arc<App>) -> Callbacks<Session> {
                 let s = cx.data.get_or_insert_with(Session::default);
                 let started = Instant::now();
                 let verdict = guarded(&app, crate::eom::eom(&app, s, &cx.actions, &cx.macros)).await;
+                s.finished();
                 app.counters.eom.observe(started.elapsed());
                 verdict.apply(&mut cx.reply)
             })

@@ -155,10 +155,12 @@ async fn check_and_sign(
         });
     };
     // DKIM covers neither what the checks add on top nor anything they decide, so the
-    // signatures start now, beside the checks.
+    // signatures start now, beside the checks, unless other messages keep the milter busy.
+    let parallel = app.in_progress.count() <= 1;
     let dkim = signers.as_ref().map(|s| {
+        Counters::bump(if parallel { &app.counters.dkim_beside } else { &app.counters.dkim_in_line });
         let edited = Arc::new(session.message.rebuilt(|name, nth, _| edits.get(name, nth)));
-        (s.start_dkim(edited.clone()), edited)
+        (s.start_dkim(edited.clone(), parallel), edited)
     });
     let ip = session.client_ip.unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let inbound = app.verifier.check(&parsed, ip, &session.helo, &session.sender).await;

@@ -2,6 +2,7 @@
 //! tempfail); at end of message it swaps each alias for its mailboxes and records the message.
 
 mod auth;
+mod busy;
 mod callbacks;
 mod coalesce;
 mod dns_cache;
@@ -38,6 +39,8 @@ pub struct App {
     pub log: MessageLog,
     /// Counters for `/metrics`.
     pub counters: metrics::Counters,
+    /// Messages between their first accepted recipient and their end.
+    in_progress: busy::InProgress,
     /// SPF/DKIM/ARC/DMARC checks.
     verifier: auth::Verifier,
     /// Whether DMARC `p=reject` failures are refused.
@@ -83,6 +86,7 @@ impl App {
             cache,
             log,
             counters: metrics::Counters::default(),
+            in_progress: busy::InProgress::default(),
             max_connections: usize::try_from(config.milter.max_connections).unwrap_or(500),
         }))
     }

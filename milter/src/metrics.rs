@@ -41,6 +41,10 @@ pub struct Counters {
     pub messages_tempfail: AtomicU64,
     /// Callbacks that panicked (answered 451).
     pub panics: AtomicU64,
+    /// Messages whose DKIM signatures were made on a blocking thread, beside the checks.
+    pub dkim_beside: AtomicU64,
+    /// Messages whose DKIM signatures were made in line (other messages were in progress).
+    pub dkim_in_line: AtomicU64,
     /// Time spent in end-of-message callbacks, and how many there were.
     pub eom: Timer,
     /// Time end of message spent making the ARC set and waiting for the DKIM signatures (begun
@@ -118,6 +122,18 @@ pub fn render(app: &App) -> String {
         "# HELP smtpy_milter_panics_total Callbacks that panicked and were answered 451.\n# TYPE smtpy_milter_panics_total counter\nsmtpy_milter_panics_total {}",
         get(&c.panics)
     );
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_messages_in_progress Messages between their first accepted recipient and their end.\n# TYPE smtpy_milter_messages_in_progress gauge\nsmtpy_milter_messages_in_progress {}",
+        app.in_progress.count()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_dkim_signed_total Messages DKIM-signed, by where the signatures were made: beside the checks on a blocking thread (one message in progress), or in line (several).\n# TYPE smtpy_milter_dkim_signed_total counter"
+    );
+    for (thread, v) in [("beside", get(&c.dkim_beside)), ("in_line", get(&c.dkim_in_line))] {
+        let _ = writeln!(out, "smtpy_milter_dkim_signed_total{{thread=\"{thread}\"}} {v}");
+    }
     c.eom.render(&mut out, "smtpy_milter_eom_seconds", "Time from end of data to our answer, in seconds.");
     c.sign.render(
         &mut out,

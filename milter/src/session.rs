@@ -2,6 +2,7 @@
 
 use crate::{
     App,
+    busy::{Entered, InProgress},
     message::Received,
     metrics::Counters,
     reply::Verdict,
@@ -57,6 +58,8 @@ pub struct Session {
     pub(crate) foreign: usize,
     /// The message itself.
     pub(crate) message: Received,
+    /// Set while the message has a recipient of ours (counted in `App::in_progress`).
+    pub(crate) in_progress: Option<Entered>,
 }
 
 /// One of our recipients, continued at RCPT for end-of-message work.
@@ -123,10 +126,23 @@ impl Session {
 
     /// The message was aborted (or finished); forget it.
     pub fn abort_message(&mut self) {
+        self.in_progress = None;
         self.recipients.clear();
         self.returns.clear();
         self.foreign = 0;
         self.message.clear();
+    }
+
+    /// Counts the message in `busy` once it has a recipient to forward or reply to.
+    pub(crate) fn count_in(&mut self, busy: &InProgress) {
+        if self.in_progress.is_none() && !self.recipients.is_empty() {
+            self.in_progress = Some(busy.enter());
+        }
+    }
+
+    /// End of message is over: the message no longer counts as in progress.
+    pub(crate) fn finished(&mut self) {
+        self.in_progress = None;
     }
 
     /// One header field.

@@ -131,18 +131,27 @@ impl KeyStore {
     }
 }
 
-/// DKIM signatures being made on a blocking thread.
-pub struct PendingDkim(tokio::task::JoinHandle<Result<String, SignError>>);
+/// DKIM signatures, begun as soon as the header edits are known.
+pub enum PendingDkim {
+    /// Being made on a blocking thread, beside the checks and the ARC set.
+    Parallel(tokio::task::JoinHandle<Result<String, SignError>>),
+    /// To be made in line by [`DomainSigners::finish`], for this message.
+    Inline(Arc<Vec<u8>>),
+}
 
 impl DomainSigners {
-    /// Starts the DKIM signatures of `message` on a blocking thread.
+    /// Starts the DKIM signatures of `message`: on a blocking thread when `parallel`, else
+    /// they are made in line by [`finish`](Self::finish) (see `busy` for the choice).
     ///
     /// They cover only [`SIGNED_HEADERS`] and the body, so `message` need not carry the fields
     /// that go on top (`Authentication-Results`, quarantine mark): the signatures can start as
     /// soon as the header edits are known, while the inbound checks still run.
-    pub fn start_dkim(self: &Arc<Self>, message: Arc<Vec<u8>>) -> PendingDkim {
+    pub fn start_dkim(self: &Arc<Self>, message: Arc<Vec<u8>>, parallel: bool) -> PendingDkim {
+        if !parallel {
+            return PendingDkim::Inline(message);
+        }
         let signers = self.clone();
-        PendingDkim(tokio::task::spawn_blocking(move || signers.dkim(&message)))
+        PendingDkim::Parallel(tokio::task::spawn_blocking(move || signers.dkim(&message)))
     }
 
     /// The header fields to prepend to `message` (which already carries our
@@ -155,7 +164,8 @@ impl DomainSigners {
     /// The AMS covers the same fields as the DKIM signature and not the DKIM-Signature itself
     /// (as Mail::DKIM and OpenARC sign by default), so the two do not depend on each other: the
     /// ARC set is made on this thread while the DKIM signatures are made on another, and a
-    /// forward waits for two RSA signatures in a row instead of three.
+    /// forward waits for two RSA signatures in a row instead of three. (When `dkim` was started
+    /// in line, they are made here after the ARC set.)
     pub async fn finish(
         &self,
         dkim: PendingDkim,
@@ -171,12 +181,15 @@ impl DomainSigners {
             }
             None => None,
         };
-        let dkim = match dkim.0.await {
-            Ok(signed) => signed?,
-            // A panic on the signing thread is a panic of end of message: answered 451 and
-            // counted, like any other (`callbacks::guarded`), not passed off as unsigned mail.
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => return Err(SignError::Sign(format!("the DKIM signer stopped: {e}"))),
+        let dkim = match dkim {
+            PendingDkim::Inline(message) => self.dkim(&message)?,
+            PendingDkim::Parallel(handle) => match handle.await {
+                Ok(signed) => signed?,
+                // A panic on the signing thread is a panic of end of message: answered 451 and
+                // counted, like any other (`callbacks::guarded`), not passed off as unsigned mail.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => return Err(SignError::Sign(format!("the DKIM signer stopped: {e}"))),
+            },
         };
         let mut headers = arc.as_deref().map(split_headers).unwrap_or_default();
         headers.append(&mut split_headers(&dkim));
@@ -221,14 +234,15 @@ mod tests {
         tokio::runtime::Builder::new_current_thread().max_blocking_threads(2).build().unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Signs `MESSAGE` as end of message does.
-    fn sign(inbound: Option<&ArcOutput<'_>>) -> Vec<(String, String)> {
+    /// Signs `MESSAGE` as end of message does, with the DKIM signatures made on a blocking
+    /// thread (`parallel`) or in line.
+    fn sign(inbound: Option<&ArcOutput<'_>>, parallel: bool) -> Vec<(String, String)> {
         let runtime = runtime();
         let results = AuthenticationResults::new("mx.example.org");
         let signers = signers();
         runtime
             .block_on(async {
-                let dkim = signers.start_dkim(Arc::new(MESSAGE.to_vec()));
+                let dkim = signers.start_dkim(Arc::new(MESSAGE.to_vec()), parallel);
                 signers.finish(dkim, MESSAGE, &results, inbound).await
             })
             .unwrap_or_else(|e| panic!("{e}"))
@@ -240,7 +254,13 @@ mod tests {
 
     #[test]
     fn a_forward_gets_an_arc_set_on_top_of_a_dkim_signature_it_does_not_cover() {
-        let fields = sign(Some(&ArcOutput::default()));
+        for parallel in [true, false] {
+            a_forward_is_sealed_and_signed(parallel);
+        }
+    }
+
+    fn a_forward_is_sealed_and_signed(parallel: bool) {
+        let fields = sign(Some(&ArcOutput::default()), parallel);
         let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results", "DKIM-Signature"]);
         let (ams, dkim) = (&fields[1].1, &fields[3].1);
@@ -259,8 +279,9 @@ mod tests {
         let signers = signers();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             runtime.block_on(async {
-                let broken =
-                    PendingDkim(tokio::task::spawn_blocking(|| -> Result<String, SignError> { panic!("signer bug") }));
+                let broken = PendingDkim::Parallel(tokio::task::spawn_blocking(|| -> Result<String, SignError> {
+                    panic!("signer bug")
+                }));
                 signers.finish(broken, MESSAGE, &results, None).await
             })
         }));
@@ -270,7 +291,7 @@ mod tests {
 
     #[test]
     fn without_a_chain_to_seal_only_the_dkim_signature_is_added() {
-        let fields = sign(None);
+        let fields = sign(None, true);
         assert_eq!(fields.len(), 1, "{fields:?}");
         assert_eq!(fields[0].0, "DKIM-Signature");
         assert_eq!(tag(&fields[0].1, "d"), "example.org");

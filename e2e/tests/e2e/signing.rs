@@ -5,12 +5,12 @@
 
 use crate::support::header_values;
 use smtpy_e2e::{
-    Stack, StackOptions,
+    SmtpClient, Stack, StackOptions,
     dkim_key::DkimKey,
     dns::Zone,
     fixture::{self, DOMAIN, MAILBOX_1, SENDER},
     verify::{sign_with_dkimpy, verify_with_dkimpy},
-    wait::DELIVERY_TIMEOUT,
+    wait::{DELIVERY_TIMEOUT, poll_until},
 };
 
 const SENDER_DOMAIN: &str = "remote.test";
@@ -70,6 +70,70 @@ async fn forwarded_message_dkim_and_arc_verify_with_dkimpy() {
     let milter = stack.milter.as_ref().unwrap();
     assert_eq!(milter.metric("smtpy_milter_eom_seconds_count").await.unwrap(), 1);
     assert_eq!(milter.metric("smtpy_milter_sign_seconds_count").await.unwrap(), 1);
+}
+
+/// A message that ends while another is in progress has its DKIM signatures made in line
+/// (not handed to a blocking thread, which only costs under load); the one that ends alone has
+/// them made beside its checks. Both verify with dkimpy, and the in-progress count returns to
+/// zero after messages that end, are reset, or lose their connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_signed_in_line_while_others_are_in_progress_verify_with_dkimpy() {
+    let options = StackOptions { dkim: Some(false), ..StackOptions::default() };
+    let stack = Stack::start_with("signing-in-line", options).await.unwrap();
+    let alias = format!("busy@{DOMAIN}");
+    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    let milter = stack.milter.as_ref().unwrap();
+    let in_progress = || milter.metric("smtpy_milter_messages_in_progress");
+
+    // A: accepted recipient, then held before DATA, so B ends while A is in progress.
+    let (mut held, _) = SmtpClient::connect(stack.postfix.smtp_addr()).await.unwrap();
+    held.ehlo("held.e2e.test").await.unwrap();
+    assert_eq!(held.mail_from(SENDER).await.unwrap().code, 250);
+    assert_eq!(held.rcpt_to(&alias).await.unwrap().code, 250);
+    assert_eq!(in_progress().await.unwrap(), 1);
+    let tx = stack.send(SENDER, &[&alias], &fixture::message(&alias, "ends while another waits")).await.unwrap();
+    assert!(tx.accepted(), "{tx:?}\n{}", stack.logs());
+    assert_eq!(milter.metric("smtpy_milter_dkim_signed_total{thread=\"in_line\"}").await.unwrap(), 1);
+    assert_eq!(milter.metric("smtpy_milter_dkim_signed_total{thread=\"beside\"}").await.unwrap(), 0);
+    assert_eq!(held.data().await.unwrap().code, 354);
+    let reply = held.send_data(&fixture::message(&alias, "ends alone")).await.unwrap();
+    assert_eq!(reply.code, 250, "{reply}\n{}", stack.logs());
+    held.quit().await.unwrap();
+    assert_eq!(milter.metric("smtpy_milter_dkim_signed_total{thread=\"beside\"}").await.unwrap(), 1);
+
+    let delivered = stack.sink.wait_for(2, DELIVERY_TIMEOUT).await.unwrap();
+    for d in &delivered {
+        let report = verify_with_dkimpy(&d.data, stack.dns.addr()).unwrap();
+        let text = String::from_utf8_lossy(&d.data);
+        assert!(report.dkim_pass_for(DOMAIN), "DKIM: {report:#?}\n{text}");
+        assert!(report.arc_pass(), "ARC: {report:#?}\n{text}");
+    }
+
+    // A message reset after RCPT, and one whose client leaves after RCPT, end too. (Postfix
+    // does not wait for replies to ABORT and MAIL, and sends them with the next step that
+    // needs one: here a RCPT the milter refuses.)
+    let (mut reset, _) = SmtpClient::connect(stack.postfix.smtp_addr()).await.unwrap();
+    reset.ehlo("reset.e2e.test").await.unwrap();
+    assert_eq!(reset.mail_from(SENDER).await.unwrap().code, 250);
+    assert_eq!(reset.rcpt_to(&alias).await.unwrap().code, 250);
+    let (mut gone, _) = SmtpClient::connect(stack.postfix.smtp_addr()).await.unwrap();
+    gone.ehlo("gone.e2e.test").await.unwrap();
+    assert_eq!(gone.mail_from(SENDER).await.unwrap().code, 250);
+    assert_eq!(gone.rcpt_to(&alias).await.unwrap().code, 250);
+    assert_eq!(in_progress().await.unwrap(), 2);
+    assert_eq!(reset.command("RSET").await.unwrap().code, 250);
+    assert_eq!(reset.mail_from(SENDER).await.unwrap().code, 250);
+    assert_eq!(reset.rcpt_to(&format!("nobody@{DOMAIN}")).await.unwrap().code, 550);
+    let count_reaches =
+        |n: u64| {
+            poll_until("messages to end", DELIVERY_TIMEOUT, move || async move {
+                Ok((in_progress().await? == n).then_some(()))
+            })
+        };
+    count_reaches(1).await.unwrap_or_else(|e| panic!("after RSET: {e}\n{}", stack.logs()));
+    drop(gone);
+    count_reaches(0).await.unwrap_or_else(|e| panic!("after the client left: {e}\n{}", stack.logs()));
+    reset.quit().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
