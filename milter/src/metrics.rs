@@ -134,6 +134,11 @@ pub fn render(app: &App) -> String {
     for (thread, v) in [("beside", get(&c.dkim_beside)), ("in_line", get(&c.dkim_in_line))] {
         let _ = writeln!(out, "smtpy_milter_dkim_signed_total{{thread=\"{thread}\"}} {v}");
     }
+    let _ = writeln!(
+        out,
+        "# HELP smtpy_milter_dkim_key_loads_total Times a domain's DKIM keys were opened (first use, or their rows changed).\n# TYPE smtpy_milter_dkim_key_loads_total counter\nsmtpy_milter_dkim_key_loads_total {}",
+        app.keys.loads()
+    );
     c.eom.render(&mut out, "smtpy_milter_eom_seconds", "Time from end of data to our answer, in seconds.");
     c.sign.render(
         &mut out,

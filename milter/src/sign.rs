@@ -1,8 +1,11 @@
 //! Signing forwards: DKIM with the alias domain's keys (RSA-2048, plus Ed25519 when the
 //! domain has one) and an ARC set that records what we saw (DESIGN §2).
 //!
-//! Keys are loaded per domain on first use and kept until a routing change (the `dkim_keys`
-//! table notifies the same channel as the alias tables), decrypted with the `[secrets]` key.
+//! Keys are loaded per domain on first use, decrypted with the `[secrets]` key. After a routing
+//! change (the `dkim_keys` table notifies the same channel as the alias tables) the domain's
+//! active key rows are read again, and opened again only if they changed: opening an RSA key
+//! checks it (`RSA_check_key`, about 30 ms of CPU on the runtime thread), and any alias edit
+//! anywhere is a routing change.
 
 use crate::auth::split_headers;
 use diesel::prelude::*;
@@ -23,7 +26,10 @@ use smtpy_shared::{
 };
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 /// The ready-to-use signers of one domain.
@@ -52,19 +58,32 @@ pub enum SignError {
     Sign(String),
 }
 
-/// A domain's signers (None: no active key) and the routing generation they were loaded at.
-type Entry = (u64, Option<Arc<DomainSigners>>);
+/// A domain's signers (None: no active key), the routing generation they were last confirmed
+/// at, and the key rows they were built from (id and last change, in µs, of each).
+struct Entry {
+    generation: u64,
+    rows: Vec<(uuid::Uuid, i64)>,
+    signers: Option<Arc<DomainSigners>>,
+}
 
-/// Per-domain signers, reloaded after routing changes.
+/// Per-domain signers, confirmed after routing changes.
 pub struct KeyStore {
     seal: SealKey,
     entries: Mutex<HashMap<String, Entry>>,
+    /// Times a domain's keys were opened (counted at `/metrics`).
+    loads: AtomicU64,
 }
 
 impl KeyStore {
     /// A store that opens private keys with `seal`.
     pub fn new(seal: SealKey) -> Self {
-        Self { seal, entries: Mutex::new(HashMap::new()) }
+        Self { seal, entries: Mutex::new(HashMap::new()), loads: AtomicU64::new(0) }
+    }
+
+    /// How many times a domain's keys were opened.
+    pub fn loads(&self) -> u64 {
+        // (Not `self.loads.load(..)`: diesel's `RunQueryDsl::load` is in scope.)
+        AtomicU64::load(&self.loads, Ordering::Relaxed)
     }
 
     /// The signers of `domain`, or None when it has no active RSA key.
@@ -75,8 +94,12 @@ impl KeyStore {
         domain: &str,
     ) -> Result<Option<Arc<DomainSigners>>, SignError> {
         let generation = cache.generation();
-        let cached = self.lock().get(domain).filter(|(at, _)| *at == generation && cache.is_live()).cloned();
-        if let Some((_, signers)) = cached {
+        let cached = self
+            .lock()
+            .get(domain)
+            .filter(|e| e.generation == generation && cache.is_live())
+            .map(|e| e.signers.clone());
+        if let Some(signers) = cached {
             return Ok(signers);
         }
         let keys: Vec<DkimKey> = db
@@ -92,8 +115,17 @@ impl KeyStore {
                     .await?)
             })
             .await?;
+        let rows: Vec<_> = keys.iter().map(|k| (k.id, k.updated_at.timestamp_micros())).collect();
+        let unchanged = self.lock().get_mut(domain).filter(|e| e.rows == rows).map(|e| {
+            e.generation = generation;
+            e.signers.clone()
+        });
+        if let Some(signers) = unchanged {
+            return Ok(signers);
+        }
+        self.loads.fetch_add(1, Ordering::Relaxed);
         let signers = self.build(domain, &keys)?.map(Arc::new);
-        self.lock().insert(domain.to_owned(), (generation, signers.clone()));
+        self.lock().insert(domain.to_owned(), Entry { generation, rows, signers: signers.clone() });
         Ok(signers)
     }
 
@@ -108,10 +140,10 @@ impl KeyStore {
             Ok(DkimSigningKey::Ed25519(_)) => Err(bad("an rsa-sha256 row holds another key type".to_owned())),
             Err(e) => Err(bad(e.to_string())),
         };
-        // Each signer owns its key (mail-auth's keys cannot be cloned), so the RSA key is
-        // opened twice: once for DKIM, once for ARC.
-        let rsa = DkimSigner::from_key(rsa_key()?).domain(domain).selector(&rsa_row.selector).headers(SIGNED_HEADERS);
-        let arc = ArcSealer::from_key(rsa_key()?).domain(domain).selector(&rsa_row.selector).headers(SIGNED_HEADERS);
+        // Each signer owns its key; the clone shares the one opened (and checked) OpenSSL key.
+        let key = rsa_key()?;
+        let arc = ArcSealer::from_key(key.clone()).domain(domain).selector(&rsa_row.selector).headers(SIGNED_HEADERS);
+        let rsa = DkimSigner::from_key(key).domain(domain).selector(&rsa_row.selector).headers(SIGNED_HEADERS);
         let ed25519 = match newest(DkimAlgorithm::Ed25519Sha256) {
             Some(row) => match row.signing_key(&self.seal, domain) {
                 Ok(DkimSigningKey::Ed25519(key)) => {

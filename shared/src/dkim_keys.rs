@@ -228,7 +228,8 @@ pub fn signing_key(algorithm: DkimAlgorithm, pkcs8_der: &[u8]) -> Result<DkimSig
 }
 
 /// An RSA private key that signs `rsa-sha256` (PKCS#1 v1.5) through OpenSSL, for
-/// `mail-auth`'s DKIM signer and ARC sealer.
+/// `mail-auth`'s DKIM signer and ARC sealer. A clone shares the same OpenSSL key.
+#[derive(Clone)]
 pub struct RsaSha256Key {
     key: PKey<Private>,
 }

@@ -136,6 +136,48 @@ async fn messages_signed_in_line_while_others_are_in_progress_verify_with_dkimpy
     reset.quit().await.unwrap();
 }
 
+/// Any alias edit is a routing change, and opening an RSA key (with its check) costs ~30 ms of
+/// the milter's only runtime thread: after a change the domain's key rows are read again, and
+/// the key is opened again only when they changed. A new key is still used at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_changes_reuse_unchanged_dkim_keys_and_a_new_key_signs_at_once() {
+    let options = StackOptions { dkim: Some(false), ..StackOptions::default() };
+    let stack = Stack::start_with("signing-key-reuse", options).await.unwrap();
+    let alias = format!("keys@{DOMAIN}");
+    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    let milter = stack.milter.as_ref().unwrap();
+    let loads = || milter.metric("smtpy_milter_dkim_key_loads_total");
+    let selector_of = |data: &[u8]| {
+        let dkim = header_values(data, "DKIM-Signature");
+        assert_eq!(dkim.len(), 1, "{dkim:#?}");
+        dkim[0].split(';').map(str::trim).find_map(|t| t.strip_prefix("s=")).unwrap_or_default().to_owned()
+    };
+
+    assert!(stack.send(SENDER, &[&alias], &fixture::message(&alias, "first")).await.unwrap().accepted());
+    let delivered = stack.sink.wait_for(1, DELIVERY_TIMEOUT).await.unwrap();
+    assert_eq!(loads().await.unwrap(), 1);
+    assert_eq!(selector_of(&delivered[0].data), smtpy_e2e::stack::DKIM_SELECTOR);
+
+    // A routing change that leaves the keys alone: the next forward reuses the opened key.
+    let before = milter.metric("smtpy_milter_cache_invalidations_total").await.unwrap();
+    stack.admin.add_alias(&format!("other@{DOMAIN}"), &[MAILBOX_1]).await.unwrap();
+    milter.wait_for_invalidation(before).await.unwrap();
+    assert!(stack.send(SENDER, &[&alias], &fixture::message(&alias, "second")).await.unwrap().accepted());
+    let delivered = stack.sink.wait_for(2, DELIVERY_TIMEOUT).await.unwrap();
+    assert_eq!(loads().await.unwrap(), 1, "an unchanged key was opened again");
+    let report = verify_with_dkimpy(&delivered[1].data, stack.dns.addr()).unwrap();
+    assert!(report.dkim_pass_for(DOMAIN), "{report:#?}\n{}", String::from_utf8_lossy(&delivered[1].data));
+
+    // A new key: the next forward is signed with it.
+    let before = milter.metric("smtpy_milter_cache_invalidations_total").await.unwrap();
+    stack.admin.run(&["domain", "dkim", "generate", DOMAIN, "--selector", "rotated"]).await.unwrap();
+    milter.wait_for_invalidation(before).await.unwrap();
+    assert!(stack.send(SENDER, &[&alias], &fixture::message(&alias, "third")).await.unwrap().accepted());
+    let delivered = stack.sink.wait_for(3, DELIVERY_TIMEOUT).await.unwrap();
+    assert_eq!(loads().await.unwrap(), 2);
+    assert_eq!(selector_of(&delivered[2].data), "rotated");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transparent_forward_keeps_the_sender_signature_and_adds_ours() {
     let sender_key = DkimKey::generate_rsa_2048().unwrap();
