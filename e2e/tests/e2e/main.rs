@@ -3,6 +3,7 @@
 //! `cargo nextest run -p smtpy-e2e`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account_deletion;
 mod api_2fa;
 mod api_account;
 mod api_activity_logs;
