@@ -4,8 +4,9 @@
 //! End of message reads it to choose where the DKIM signatures are made. Alone, a message has
 //! them made on a blocking thread beside its checks and ARC set, which shortens its own wait by
 //! one RSA signature. When others are in progress that hand-off only adds work (a thread
-//! wake-up and two context switches a message, about 10% of the milter's CPU per forward over
-//! TCP), and the other core is busy with Postfix anyway: the signatures are made in line.
+//! wake-up and two context switches a message: in the bench, the milter's CPU per signed
+//! forward over TCP fell from 1.32 to 1.27 ms without it), and the other core is busy with
+//! Postfix anyway: the signatures are made in line.
 
 use std::sync::{
     Arc,
