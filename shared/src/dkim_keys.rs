@@ -15,8 +15,8 @@ use data_encoding::BASE64;
 use mail_auth::{
     AuthenticatedMessage, DkimResult, MessageAuthenticator, ResolverCache, Txt,
     common::{
-        crypto::{Algorithm, Ed25519Key, Sha256, SigningKey},
-        headers::{HeaderWriter, Writable},
+        crypto::{Algorithm, Ed25519Key, HashOutput, Sha256, SigningKey},
+        headers::{HeaderWriter, Writable, Writer},
         parse::TxtRecordParser,
         verify::DomainKey,
     },
@@ -259,8 +259,77 @@ impl SigningKey for RsaSha256Key {
         signer.sign_to_vec().map_err(crypto)
     }
 
+    /// The body hash (`bh=`) of the DKIM signature and of the ARC-Message-Signature: the same
+    /// SHA-256 as mail-auth's own, fed through [`BufferedSha256`].
+    fn hash(&self, data: impl Writable) -> HashOutput {
+        let mut hasher = BufferedSha256::new();
+        data.write(&mut hasher);
+        hasher.finish()
+    }
+
     fn algorithm(&self) -> Algorithm {
         Algorithm::RsaSha256
+    }
+}
+
+/// SHA-256 that takes its input in blocks.
+///
+/// mail-auth's relaxed body canonicalization hands the hasher the body one byte at a time,
+/// and each `ring::digest::Context::update` call has a fixed cost: with 32 KB bodies, `perf`
+/// put 0.17 ms per forward in `update` alone (two body hashes: DKIM and ARC). Collected here
+/// and passed on in 4 KB blocks, the bytes cost a store each.
+pub struct BufferedSha256 {
+    context: ring::digest::Context,
+    pending: Vec<u8>,
+}
+
+impl BufferedSha256 {
+    /// How much is collected before it is hashed.
+    const BLOCK: usize = 4096;
+
+    /// An empty hash.
+    pub fn new() -> Self {
+        Self { context: ring::digest::Context::new(&ring::digest::SHA256), pending: Vec::with_capacity(Self::BLOCK) }
+    }
+
+    /// The digest of everything written.
+    pub fn finish(mut self) -> HashOutput {
+        self.context.update(&self.pending);
+        HashOutput::Ring(self.context.finish())
+    }
+}
+
+impl Default for BufferedSha256 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Writer for BufferedSha256 {
+    #[inline]
+    fn write(&mut self, data: &[u8]) {
+        // The common case, one byte: a push, not a call to memcpy.
+        if let [byte] = data
+            && self.pending.len() < Self::BLOCK
+        {
+            self.pending.push(*byte);
+            return;
+        }
+        self.write_block(data);
+    }
+}
+
+impl BufferedSha256 {
+    fn write_block(&mut self, data: &[u8]) {
+        if self.pending.len() + data.len() > Self::BLOCK {
+            self.context.update(&self.pending);
+            self.pending.clear();
+        }
+        if data.len() >= Self::BLOCK {
+            self.context.update(data);
+        } else {
+            self.pending.extend_from_slice(data);
+        }
     }
 }
 
@@ -395,6 +464,42 @@ mod tests {
 
     fn generated(algorithm: DkimAlgorithm) -> GeneratedKey {
         generate(algorithm).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn buffered_sha256_matches_sha256_for_any_split_of_the_input() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let expected = ring::digest::digest(&ring::digest::SHA256, &data);
+        // Byte by byte (as relaxed canonicalization writes), around the block size, and at once.
+        for sizes in [vec![1], vec![4095, 1, 2], vec![4096], vec![4097, 3], vec![100, 9000], vec![20_000]] {
+            let mut hasher = BufferedSha256::new();
+            let mut rest = data.as_slice();
+            for size in sizes.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (chunk, tail) = rest.split_at((*size).min(rest.len()));
+                hasher.write(chunk);
+                rest = tail;
+            }
+            assert_eq!(hasher.finish().as_ref(), expected.as_ref(), "chunks of {sizes:?}");
+        }
+        let empty = ring::digest::digest(&ring::digest::SHA256, b"");
+        assert_eq!(BufferedSha256::new().finish().as_ref(), empty.as_ref());
+    }
+
+    #[test]
+    fn rsa_body_hash_is_mail_auths_sha256_of_the_canonical_body() {
+        use mail_auth::{common::crypto::HashImpl, dkim::Canonicalization};
+        let key = RsaSha256Key::from_pkcs8_der(&generated(DkimAlgorithm::RsaSha256).private_pkcs8_der)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let body = b"Hello,  world \r\n\r\n\ttabbed\tline\r\n.dot\r\n\r\n\r\n".repeat(500);
+        for c in [Canonicalization::Relaxed, Canonicalization::Simple] {
+            let ours = key.hash(c.canonical_body(&body, u64::MAX));
+            let mut theirs = <Sha256 as HashImpl>::hasher();
+            c.canonical_body(&body, u64::MAX).write(&mut theirs);
+            assert_eq!(ours.as_ref(), mail_auth::common::crypto::HashContext::complete(theirs).as_ref(), "{c:?}");
+        }
     }
 
     #[tokio::test]
