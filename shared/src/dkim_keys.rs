@@ -252,10 +252,10 @@ impl SigningKey for RsaSha256Key {
 
     fn sign(&self, input: impl Writable) -> mail_auth::Result<Vec<u8>> {
         let crypto = |e: openssl::error::ErrorStack| mail_auth::Error::CryptoError(e.to_string());
-        let mut data = Vec::with_capacity(1024);
+        let mut data = SignedBytes(Vec::with_capacity(1024));
         input.write(&mut data);
         let mut signer = Signer::new(MessageDigest::sha256(), &self.key).map_err(crypto)?;
-        signer.update(&data).map_err(crypto)?;
+        signer.update(&data.0).map_err(crypto)?;
         signer.sign_to_vec().map_err(crypto)
     }
 
@@ -269,6 +269,22 @@ impl SigningKey for RsaSha256Key {
 
     fn algorithm(&self) -> Algorithm {
         Algorithm::RsaSha256
+    }
+}
+
+/// What an RSA signature covers (the canonicalized header fields), collected for OpenSSL.
+/// Relaxed canonicalization writes it a byte at a time: a push each, where `Vec<u8>`'s own
+/// `Writer` calls memcpy for every byte.
+struct SignedBytes(Vec<u8>);
+
+impl Writer for SignedBytes {
+    #[inline]
+    fn write(&mut self, data: &[u8]) {
+        if let [byte] = data {
+            self.0.push(*byte);
+        } else {
+            self.0.extend_from_slice(data);
+        }
     }
 }
 
