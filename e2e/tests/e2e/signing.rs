@@ -178,6 +178,33 @@ async fn routing_changes_reuse_unchanged_dkim_keys_and_a_new_key_signs_at_once()
     assert_eq!(selector_of(&delivered[2].data), "rotated");
 }
 
+/// A 40 KB body full of what relaxed canonicalization rewrites (runs of spaces and tabs,
+/// trailing white space, empty lines at the end), long enough to cross the body hasher's 4 KB
+/// blocks many times: dkimpy must pass our DKIM signature and ARC set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_forward_with_whitespace_runs_verifies_with_dkimpy() {
+    let options = StackOptions { dkim: Some(false), ..StackOptions::default() };
+    let stack = Stack::start_with("signing-large", options).await.unwrap();
+    let alias = format!("large@{DOMAIN}");
+    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    let mut message = fixture::message(&alias, "large");
+    for i in 0..900 {
+        message.extend_from_slice(format!("line {i}:  two  spaces,\ta\t\ttab, trailing  \t \r\n").as_bytes());
+        if i % 50 == 0 {
+            message.extend_from_slice(b"\r\n  \r\n");
+        }
+    }
+    message.extend_from_slice(b"\r\n\r\n\r\n");
+    assert!(message.len() > 40_000, "{}", message.len());
+
+    assert!(stack.send(SENDER, &[&alias], &message).await.unwrap().accepted(), "{}", stack.logs());
+    let delivered = stack.sink.wait_for(1, DELIVERY_TIMEOUT).await.unwrap();
+    let data = &delivered[0].data;
+    let report = verify_with_dkimpy(data, stack.dns.addr()).unwrap();
+    assert!(report.dkim_pass_for(DOMAIN), "DKIM: {report:#?}");
+    assert!(report.arc_pass(), "ARC: {report:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transparent_forward_keeps_the_sender_signature_and_adds_ours() {
     let sender_key = DkimKey::generate_rsa_2048().unwrap();
