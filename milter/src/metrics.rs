@@ -84,107 +84,142 @@ impl Counters {
     }
 }
 
+/// Writes one metric: its HELP and TYPE lines, then one sample per `(labels, value)`; labels
+/// are written as given (`result="forward"`), and empty labels give the bare name.
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(&str, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
 /// Renders every metric in the Prometheus text format.
 pub fn render(app: &App) -> String {
     let c = &app.counters;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let cache = app.cache.stats();
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_rcpt_total Recipients seen, by outcome.\n# TYPE smtpy_milter_rcpt_total counter"
+    let o = &mut out;
+    metric(
+        o,
+        "smtpy_milter_rcpt_total",
+        "counter",
+        "Recipients seen, by outcome.",
+        &[
+            ("result=\"forward\"", get(&c.rcpt_forward)),
+            ("result=\"return_path\"", get(&c.rcpt_return)),
+            ("result=\"reply\"", get(&c.rcpt_reply)),
+            ("result=\"not_hosted\"", get(&c.rcpt_not_hosted)),
+            ("result=\"rejected\"", get(&c.rcpt_rejected)),
+            ("result=\"tempfail\"", get(&c.rcpt_tempfail)),
+        ],
     );
-    for (result, v) in [
-        ("forward", get(&c.rcpt_forward)),
-        ("return_path", get(&c.rcpt_return)),
-        ("reply", get(&c.rcpt_reply)),
-        ("not_hosted", get(&c.rcpt_not_hosted)),
-        ("rejected", get(&c.rcpt_rejected)),
-        ("tempfail", get(&c.rcpt_tempfail)),
-    ] {
-        let _ = writeln!(out, "smtpy_milter_rcpt_total{{result=\"{result}\"}} {v}");
-    }
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_messages_total Messages at end of data, by outcome.\n# TYPE smtpy_milter_messages_total counter"
+    metric(
+        o,
+        "smtpy_milter_messages_total",
+        "counter",
+        "Messages at end of data, by outcome.",
+        &[
+            ("result=\"forwarded\"", get(&c.messages_forwarded)),
+            ("result=\"rejected\"", get(&c.messages_rejected)),
+            ("result=\"returned\"", get(&c.messages_returned)),
+            ("result=\"replied\"", get(&c.messages_replied)),
+            ("result=\"tempfail\"", get(&c.messages_tempfail)),
+        ],
     );
-    for (result, v) in [
-        ("forwarded", get(&c.messages_forwarded)),
-        ("rejected", get(&c.messages_rejected)),
-        ("returned", get(&c.messages_returned)),
-        ("replied", get(&c.messages_replied)),
-        ("tempfail", get(&c.messages_tempfail)),
-    ] {
-        let _ = writeln!(out, "smtpy_milter_messages_total{{result=\"{result}\"}} {v}");
-    }
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_panics_total Callbacks that panicked and were answered 451.\n# TYPE smtpy_milter_panics_total counter\nsmtpy_milter_panics_total {}",
-        get(&c.panics)
+    metric(
+        o,
+        "smtpy_milter_panics_total",
+        "counter",
+        "Callbacks that panicked and were answered 451.",
+        &[("", get(&c.panics))],
     );
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_messages_in_progress Messages between their first accepted recipient and their end.\n# TYPE smtpy_milter_messages_in_progress gauge\nsmtpy_milter_messages_in_progress {}",
-        app.in_progress.count()
+    metric(
+        o,
+        "smtpy_milter_messages_in_progress",
+        "gauge",
+        "Messages between their first accepted recipient and their end.",
+        &[("", u64::try_from(app.in_progress.count()).unwrap_or(u64::MAX))],
     );
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_dkim_signed_total Messages DKIM-signed, by where the signatures were made: beside the checks on a blocking thread (one message in progress), or in line (several).\n# TYPE smtpy_milter_dkim_signed_total counter"
+    metric(
+        o,
+        "smtpy_milter_dkim_signed_total",
+        "counter",
+        "Messages DKIM-signed, by where the signatures were made: beside the checks on a blocking thread (one message in progress), or in line (several).",
+        &[("thread=\"beside\"", get(&c.dkim_beside)), ("thread=\"in_line\"", get(&c.dkim_in_line))],
     );
-    for (thread, v) in [("beside", get(&c.dkim_beside)), ("in_line", get(&c.dkim_in_line))] {
-        let _ = writeln!(out, "smtpy_milter_dkim_signed_total{{thread=\"{thread}\"}} {v}");
-    }
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_dkim_key_loads_total Times a domain's DKIM keys were opened (first use, or their rows changed).\n# TYPE smtpy_milter_dkim_key_loads_total counter\nsmtpy_milter_dkim_key_loads_total {}",
-        app.keys.loads()
+    metric(
+        o,
+        "smtpy_milter_dkim_key_loads_total",
+        "counter",
+        "Times a domain's DKIM keys were opened (first use, or their rows changed).",
+        &[("", app.keys.loads())],
     );
-    c.eom.render(&mut out, "smtpy_milter_eom_seconds", "Time from end of data to our answer, in seconds.");
+    c.eom.render(o, "smtpy_milter_eom_seconds", "Time from end of data to our answer, in seconds.");
     c.sign.render(
-        &mut out,
+        o,
         "smtpy_milter_sign_seconds",
         "Time end of message spent on DKIM signatures and ARC sets (making or waiting for them), in seconds.",
     );
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_cache_lookups_total Recipient lookups, by where they were answered.\n# TYPE smtpy_milter_cache_lookups_total counter"
+    metric(
+        o,
+        "smtpy_milter_cache_lookups_total",
+        "counter",
+        "Recipient lookups, by where they were answered.",
+        &[("source=\"memory\"", cache.hits), ("source=\"database\"", cache.misses)],
     );
-    let _ = writeln!(out, "smtpy_milter_cache_lookups_total{{source=\"memory\"}} {}", cache.hits);
-    let _ = writeln!(out, "smtpy_milter_cache_lookups_total{{source=\"database\"}} {}", cache.misses);
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_cache_entries Recipient resolutions held in memory.\n# TYPE smtpy_milter_cache_entries gauge\nsmtpy_milter_cache_entries {}",
-        cache.entries
+    metric(
+        o,
+        "smtpy_milter_cache_entries",
+        "gauge",
+        "Recipient resolutions held in memory.",
+        &[("", u64::try_from(cache.entries).unwrap_or(u64::MAX))],
     );
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_cache_invalidations_total Times the routing cache was emptied (a routing change was heard, or the change listener reconnected).\n# TYPE smtpy_milter_cache_invalidations_total counter\nsmtpy_milter_cache_invalidations_total {}",
-        cache.invalidations
+    metric(
+        o,
+        "smtpy_milter_cache_invalidations_total",
+        "counter",
+        "Times the routing cache was emptied (a routing change was heard, or the change listener reconnected).",
+        &[("", cache.invalidations)],
     );
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_change_listener_up Whether the LISTEN connection is up (1) or the cache is bypassed (0).\n# TYPE smtpy_milter_change_listener_up gauge\nsmtpy_milter_change_listener_up {}",
-        u8::from(cache.live)
+    metric(
+        o,
+        "smtpy_milter_change_listener_up",
+        "gauge",
+        "Whether the LISTEN connection is up (1) or the cache is bypassed (0).",
+        &[("", u64::from(cache.live))],
     );
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_log_rows_written_total Message-log rows written.\n# TYPE smtpy_milter_log_rows_written_total counter\nsmtpy_milter_log_rows_written_total {}",
-        app.log.written()
+    metric(
+        o,
+        "smtpy_milter_log_rows_written_total",
+        "counter",
+        "Message-log rows written.",
+        &[("", app.log.written())],
     );
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_log_batches_total Message-log INSERTs attempted (each writes a batch of rows).\n# TYPE smtpy_milter_log_batches_total counter\nsmtpy_milter_log_batches_total {}",
-        app.log.batches()
+    metric(
+        o,
+        "smtpy_milter_log_batches_total",
+        "counter",
+        "Message-log INSERTs attempted (each writes a batch of rows).",
+        &[("", app.log.batches())],
     );
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_log_rows_pending Message-log rows waiting to be written.\n# TYPE smtpy_milter_log_rows_pending gauge\nsmtpy_milter_log_rows_pending {}",
-        app.log.pending()
+    metric(
+        o,
+        "smtpy_milter_log_rows_pending",
+        "gauge",
+        "Message-log rows waiting to be written.",
+        &[("", u64::try_from(app.log.pending()).unwrap_or(u64::MAX))],
     );
-    let _ = writeln!(
-        out,
-        "# HELP smtpy_milter_log_up Whether the last message-log write succeeded.\n# TYPE smtpy_milter_log_up gauge\nsmtpy_milter_log_up {}",
-        u8::from(app.log.healthy())
+    metric(
+        o,
+        "smtpy_milter_log_up",
+        "gauge",
+        "Whether the last message-log write succeeded.",
+        &[("", u64::from(app.log.healthy()))],
     );
     out
 }

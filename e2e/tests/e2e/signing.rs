@@ -29,6 +29,16 @@ fn sender_zone(key: &DkimKey) -> Zone {
     )
 }
 
+/// A stack whose fixture domain has our DKIM key, and the alias `local@` that domain,
+/// forwarding to [`MAILBOX_1`].
+async fn signing_stack(label: &str, local: &str) -> (Stack, String) {
+    let options = StackOptions { dkim: Some(false), ..StackOptions::default() };
+    let stack = Stack::start_with(label, options).await.unwrap();
+    let alias = format!("{local}@{DOMAIN}");
+    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    (stack, alias)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_message_dkim_and_arc_verify_with_dkimpy() {
     let sender_key = DkimKey::generate_rsa_2048().unwrap();
@@ -78,10 +88,7 @@ async fn forwarded_message_dkim_and_arc_verify_with_dkimpy() {
 /// zero after messages that end, are reset, or lose their connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_signed_in_line_while_others_are_in_progress_verify_with_dkimpy() {
-    let options = StackOptions { dkim: Some(false), ..StackOptions::default() };
-    let stack = Stack::start_with("signing-in-line", options).await.unwrap();
-    let alias = format!("busy@{DOMAIN}");
-    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    let (stack, alias) = signing_stack("signing-in-line", "busy").await;
     let milter = stack.milter.as_ref().unwrap();
     let in_progress = || milter.metric("smtpy_milter_messages_in_progress");
 
@@ -141,10 +148,7 @@ async fn messages_signed_in_line_while_others_are_in_progress_verify_with_dkimpy
 /// the key is opened again only when they changed. A new key is still used at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routing_changes_reuse_unchanged_dkim_keys_and_a_new_key_signs_at_once() {
-    let options = StackOptions { dkim: Some(false), ..StackOptions::default() };
-    let stack = Stack::start_with("signing-key-reuse", options).await.unwrap();
-    let alias = format!("keys@{DOMAIN}");
-    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    let (stack, alias) = signing_stack("signing-key-reuse", "keys").await;
     let milter = stack.milter.as_ref().unwrap();
     let loads = || milter.metric("smtpy_milter_dkim_key_loads_total");
     let selector_of = |data: &[u8]| {
@@ -183,10 +187,7 @@ async fn routing_changes_reuse_unchanged_dkim_keys_and_a_new_key_signs_at_once()
 /// blocks many times: dkimpy must pass our DKIM signature and ARC set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_forward_with_whitespace_runs_verifies_with_dkimpy() {
-    let options = StackOptions { dkim: Some(false), ..StackOptions::default() };
-    let stack = Stack::start_with("signing-large", options).await.unwrap();
-    let alias = format!("large@{DOMAIN}");
-    stack.admin.add_alias(&alias, &[MAILBOX_1]).await.unwrap();
+    let (stack, alias) = signing_stack("signing-large", "large").await;
     let mut message = fixture::message(&alias, "large");
     for i in 0..900 {
         message.extend_from_slice(format!("line {i}:  two  spaces,\ta\t\ttab, trailing  \t \r\n").as_bytes());
