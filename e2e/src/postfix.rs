@@ -98,6 +98,39 @@ impl PostfixInstance {
             .with_context(|| format!("maillog:\n{}", self.maillog()))
     }
 
+    /// Like [`Self::wait_queue_empty`], for a sending MTA that must retry on its own: asks it
+    /// to flush its queue (`postqueue -f`) every second while waiting.
+    ///
+    /// With the instances' one-second backoff, qmgr can take a deferred message back while the
+    /// delivery agent that deferred it still holds its lock. qmgr then logs "skipped, still
+    /// being delivered" and sets the message aside for 60 seconds, longer than a test waits;
+    /// it happened once under full-suite load. A flush rescans ignoring those time stamps.
+    pub async fn flush_until_queue_empty(&self, timeout: Duration) -> Result<()> {
+        let config = self.dir.join("etc");
+        let mut next_flush = tokio::time::Instant::now() + Duration::from_secs(1);
+        poll_until("an empty Postfix queue (flushed every second)", timeout, || {
+            let config = config.clone();
+            let flush = tokio::time::Instant::now() >= next_flush;
+            if flush {
+                next_flush = tokio::time::Instant::now() + Duration::from_secs(1);
+            }
+            async move {
+                if self.queued_messages()? == 0 {
+                    return Ok(Some(()));
+                }
+                if flush {
+                    let out = Command::new("postqueue").arg("-c").arg(&config).arg("-f").output().await?;
+                    if !out.status.success() {
+                        bail!("postqueue -f failed: {}", String::from_utf8_lossy(&out.stderr));
+                    }
+                }
+                Ok(None)
+            }
+        })
+        .await
+        .with_context(|| format!("maillog:\n{}", self.maillog()))
+    }
+
     /// Looks `domain` up in the instance's `relay_domains` table with `postmap -q`, as Postfix
     /// does: `Some(value)` when listed.
     pub async fn lookup_relay_domain(&self, domain: &str) -> Result<Option<String>> {

@@ -95,7 +95,7 @@ async fn postgres_outage_tempfails_451_4_3_0_and_retry_delivers_exactly_once() {
         .unwrap();
         assert_eq!(retry.rcpts[0].code, 250);
     }
-    front.wait_queue_empty(DELIVERY_TIMEOUT).await.unwrap();
+    front.flush_until_queue_empty(DELIVERY_TIMEOUT).await.unwrap();
     stack.postfix.wait_queue_empty(DELIVERY_TIMEOUT).await.unwrap();
 
     let delivered = stack.sink.delivered();
