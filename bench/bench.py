@@ -16,6 +16,11 @@ milters' only name server (never the system resolver). Before measuring, one pro
 configuration is captured and checked: the signed ones must verify with dkimpy (DKIM and ARC)
 through that dnsmasq.
 
+With signing on, two reference instances run beside them, each over a unix socket: the floor
+(milter/examples/floor.rs, the cheapest milter that leaves Postfix a signed forward's work) and
+Debian's OpenDKIM signing each message once with a key of its own (selector odkim, served by the
+bench DNS; its probe must verify with dkimpy too), the peer the signing goal is stated against.
+
 Within a round every configuration is measured in turn (the order rotates each round), rounds
 repeat, and the table shows medians. The clock stops when smtp-sink has counted every message
 (delivered, not just accepted). Ratios and differences are taken within a round, then the
@@ -23,6 +28,7 @@ median is reported, so slow drifts of the machine cancel out.
 """
 
 import argparse
+import base64
 import ipaddress
 import json
 import os
@@ -46,6 +52,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 DNSMASQ = "/usr/sbin/dnsmasq"  # Debian package dnsmasq-base
 DNS_TTL = 300  # seconds, for every record the bench DNS serves
+OPENDKIM = "/usr/sbin/opendkim"  # Debian package opendkim
+OPENDKIM_SELECTOR = "odkim"  # OpenDKIM's own RSA-2048 key in the bench domain
 
 BENCH_DOMAIN = "bench.smtpy.test"  # has a DKIM key: forwards are DKIM-signed and ARC-sealed
 PLAIN_DOMAIN = "plain.smtpy.test"  # no key: forwards are checked but not signed
@@ -66,16 +74,23 @@ CONFIGS = {
     # The reference point (milter/examples/floor.rs): three RSA signatures and a forward's edits,
     # nothing else; its own instance, over a unix socket. Measured whenever signing is.
     "floor": ("floor", "alias@" + BENCH_DOMAIN, True),
+    # The peer the goal is stated against: Debian's OpenDKIM signing each message once (RSA-2048,
+    # relaxed/relaxed, its default header list) over a unix socket, its better transport.
+    # Nothing else: no checks, no forward (the recipient stays the alias).
+    "opendkim": ("opendkim", "alias@" + BENCH_DOMAIN, True),
     "inet": ("inet", "alias@" + PLAIN_DOMAIN, False),
     "unix": ("unix", "alias@" + PLAIN_DOMAIN, False),
 }
 # Configurations whose messages pass no smtpy-milter: no message-log rows, no DNS queries.
-UNLOGGED = ("alone", "floor")
+UNLOGGED = ("alone", "floor", "opendkim")
+# Configurations that forward nothing: the recipient stays the alias, no Authentication-Results.
+UNFORWARDED = ("alone", "opendkim")
 LABELS = {
     "alone": "Postfix alone",
     "inet+sign": "milter+sign inet",
     "unix+sign": "milter+sign unix",
     "floor": "floor (reference)",
+    "opendkim": "OpenDKIM unix",
     "inet": "milter inet",
     "unix": "milter unix",
 }
@@ -106,7 +121,7 @@ def wait_port(port, seconds, proc=None, what="service"):
 BENCH_COMMS = {
     "smtp-source", "smtp-sink", "master", "smtpd", "cleanup", "qmgr", "smtp", "trivial-rewrite",
     "anvil", "scache", "proxymap", "tlsmgr", "bounce", "pickup", "showq", "postlogd", "postdrop",
-    "smtpy-milter", "floor", "postgres", "dnsmasq", "python3",
+    "smtpy-milter", "floor", "opendkim", "postgres", "dnsmasq", "python3",
 }
 
 
@@ -523,6 +538,8 @@ class Bench:
             if not generated or sorted(generated) != sorted(shown):
                 die(f"dkim generate printed {generated!r} but dkim show prints {shown!r}")
             self.dns_records += shown
+        if "opendkim" in self.configs:
+            self.dns_records.append(self.opendkim_key())
         if self.psql(f"SELECT count(*) FROM dkim_keys k JOIN domains d ON d.id = k.domain_id "
                      f"WHERE d.name = '{PLAIN_DOMAIN}'") != "0":
             die(f"{PLAIN_DOMAIN} must have no DKIM key")
@@ -561,12 +578,17 @@ class Bench:
             self.spawn_milter("floor", [os.path.join(self.bin_dir, "examples", "floor"), f"unix:{floor_path}", MAILBOX])
             self.wait_socket("floor", floor_path, 30)  # it generates its RSA key first
             instances.append(("floor", f"unix:{floor_path}"))
+        if "opendkim" in self.configs:
+            odk_path = os.path.join(sock_dir, "opendkim.sock")
+            self.spawn_milter("opendkim", [OPENDKIM, "-f", "-x", self.opendkim_conf(odk_path)])
+            self.wait_socket("opendkim", odk_path, 30)
+            instances.append(("opendkim", f"unix:{odk_path}"))
         for name, milter in instances:
             inst = os.path.join(self.work, f"postfix-{name}")
             port = free_port()
             cmd = ["bash", INSTANCE_SH, "start", inst, "--smtp-port", str(port), "--sink-port", str(sink_port),
                    ] + (["--socketmap", self.map_sockets[name]] if name in self.map_sockets else
-                        # Postfix alone (and the floor, which serves no map): the cheapest
+                        # Postfix alone (and the floor and OpenDKIM, which serve no map): the cheapest
                         # relay_domains, a static list.
                         ["--relay-domains", f"{BENCH_DOMAIN} {PLAIN_DOMAIN}"])
             cmd += ["--milter", milter] if milter else ["--no-milter"]
@@ -581,6 +603,34 @@ class Bench:
         capture.stop()
         self.sink = Sink(sink_port, os.path.join(self.work, "log", "smtp-sink.log"))
         log(f"smtp-sink on 127.0.0.1:{sink_port}")
+
+    def opendkim_key(self):
+        """Generates OpenDKIM's RSA-2048 key; returns its DNS record (name, TXT value)."""
+        directory = os.path.join(self.work, "opendkim")
+        os.makedirs(directory)
+        key = os.path.join(directory, "key.pem")
+        subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True, capture_output=True)
+        der = subprocess.run(["openssl", "rsa", "-in", key, "-pubout", "-outform", "DER"], check=True,
+                             capture_output=True).stdout
+        return (f"{OPENDKIM_SELECTOR}._domainkey.{BENCH_DOMAIN}", "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode())
+
+    def opendkim_conf(self, socket_path):
+        """OpenDKIM's configuration: sign every message once with d=BENCH_DOMAIN, and nothing else."""
+        if not os.path.exists(OPENDKIM):
+            die(f"{OPENDKIM} is missing: bench/run installs Debian's opendkim package")
+        directory = os.path.join(self.work, "opendkim")
+        with open(os.path.join(directory, "keys"), "w") as f:
+            f.write(f"bench {BENCH_DOMAIN}:{OPENDKIM_SELECTOR}:{os.path.join(directory, 'key.pem')}\n")
+        with open(os.path.join(directory, "signers"), "w") as f:
+            f.write("* bench\n")
+        conf = os.path.join(directory, "opendkim.conf")
+        with open(conf, "w") as f:
+            f.write("# Written by bench/bench.py: sign every message from 127.0.0.1 once.\n"
+                    "Syslog no\nBackground no\nMode s\nCanonicalization relaxed/relaxed\n"
+                    "SignatureAlgorithm rsa-sha256\nInternalHosts 127.0.0.1\nRequireSafeKeys no\n"
+                    f"KeyTable file:{directory}/keys\nSigningTable refile:{directory}/signers\n"
+                    f"Socket local:{socket_path}\nUMask 000\nPidFile {directory}/opendkim.pid\n")
+        return conf
 
     def start_milter(self, name, listen):
         metrics = free_port()
@@ -654,12 +704,12 @@ class Bench:
             head = raw.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
             fields = re.findall(r"^([A-Za-z-]+):", head, re.M)
             problems = []
-            want_rcpt = alias if config == "alone" else MAILBOX
+            want_rcpt = alias if config in UNFORWARDED else MAILBOX
             if rcpts != [want_rcpt]:
                 problems.append(f"envelope recipients {rcpts}, expected [{want_rcpt}]")
             summary = []
-            if config != "alone":
-                ar = re.search(r"^Authentication-Results: (.*(?:\r\n[ \t].*)*)", head, re.M)
+            if config not in UNFORWARDED:
+                ar = re.search(r"^Authentication-Results: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.M)
                 if not ar:
                     problems.append("no Authentication-Results")
                 else:
@@ -671,8 +721,18 @@ class Bench:
                         problems.append(f"no {name}")
                 summary.insert(0, "3 RSA-2048 signatures over the raw message (not DKIM: not verified), "
                                   "a forward's edits, no checks, no log")
+            elif config == "opendkim":
+                dkim_fields = re.findall(r"^DKIM-Signature: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.M)
+                theirs = [f for f in dkim_fields if re.search(rf"\bs={OPENDKIM_SELECTOR};", f.replace("\r\n", ""))]
+                if len(theirs) != 1:
+                    problems.append(f"{len(theirs)} DKIM-Signatures with s={OPENDKIM_SELECTOR}, expected 1")
+                dkim_ok = dkim.verify(raw, dnsfunc=dnsfunc)
+                if not dkim_ok:
+                    problems.append("dkimpy: OpenDKIM's signature does not verify")
+                summary.append(f"OpenDKIM: DKIM-Signature d={BENCH_DOMAIN} s={OPENDKIM_SELECTOR} x1 "
+                               f"(dkimpy: {'pass' if dkim_ok else 'FAIL'}), nothing else")
             elif signs:
-                dkim_fields = re.findall(r"^DKIM-Signature: (.*(?:\r\n[ \t].*)*)", head, re.M)
+                dkim_fields = re.findall(r"^DKIM-Signature: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.M)
                 ours = [f for f in dkim_fields if re.search(rf"\bd={re.escape(BENCH_DOMAIN)};", f.replace("\r\n", ""))]
                 if not ours:
                     problems.append(f"no DKIM-Signature with d={BENCH_DOMAIN}")
@@ -758,7 +818,7 @@ class Bench:
         for config in self.configs:
             instance, rcpt, _ = CONFIGS[config]
             inst = self.instances[instance][0]
-            want = rcpt if config == "alone" else MAILBOX
+            want = rcpt if config in UNFORWARDED else MAILBOX
             try:
                 with open(os.path.join(inst, "maillog"), errors="replace") as f:
                     text = f.read()
@@ -858,6 +918,8 @@ class Bench:
                 goal = ""
                 if c == "floor" and size == 1024:
                     goal = "(reference: no implementation of the goal does less)"
+                elif c == "opendkim" and size == 1024:
+                    goal = "(reference: the peer, signing once)"
                 elif c != "alone" and size == 1024:
                     if CONFIGS[c][2]:
                         goal = f">= {GOAL_SIGN_RATIO:.2f} " + ("ok" if ratio >= GOAL_SIGN_RATIO else "MISSED")
