@@ -471,6 +471,7 @@ class Bench:
         self.bin_dir = os.environ.get("SMTPY_BENCH_BIN_DIR") or die("SMTPY_BENCH_BIN_DIR is not set: start bench/run")
         self.work = args.dir
         self.config = os.path.join(self.work, "smtpy.toml")
+        self.opendkim_dir = os.path.join(self.work, "opendkim")  # OpenDKIM's key and configuration
         self.configs = [c for c in CONFIGS if c == "alone" or args.signing == "both"
                         or (CONFIGS[c][2] == (args.signing == "on"))]
         self.milters = {}  # name -> Popen
@@ -606,9 +607,8 @@ class Bench:
 
     def opendkim_key(self):
         """Generates OpenDKIM's RSA-2048 key; returns its DNS record (name, TXT value)."""
-        directory = os.path.join(self.work, "opendkim")
-        os.makedirs(directory)
-        key = os.path.join(directory, "key.pem")
+        os.makedirs(self.opendkim_dir)
+        key = os.path.join(self.opendkim_dir, "key.pem")
         subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True, capture_output=True)
         der = subprocess.run(["openssl", "rsa", "-in", key, "-pubout", "-outform", "DER"], check=True,
                              capture_output=True).stdout
@@ -618,7 +618,7 @@ class Bench:
         """OpenDKIM's configuration: sign every message once with d=BENCH_DOMAIN, and nothing else."""
         if not os.path.exists(OPENDKIM):
             die(f"{OPENDKIM} is missing: bench/run installs Debian's opendkim package")
-        directory = os.path.join(self.work, "opendkim")
+        directory = self.opendkim_dir
         with open(os.path.join(directory, "keys"), "w") as f:
             f.write(f"bench {BENCH_DOMAIN}:{OPENDKIM_SELECTOR}:{os.path.join(directory, 'key.pem')}\n")
         with open(os.path.join(directory, "signers"), "w") as f:
@@ -708,6 +708,7 @@ class Bench:
             if rcpts != [want_rcpt]:
                 problems.append(f"envelope recipients {rcpts}, expected [{want_rcpt}]")
             summary = []
+            dkim_fields = re.findall(r"^DKIM-Signature: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.M)
             if config not in UNFORWARDED:
                 ar = re.search(r"^Authentication-Results: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.M)
                 if not ar:
@@ -722,7 +723,6 @@ class Bench:
                 summary.insert(0, "3 RSA-2048 signatures over the raw message (not DKIM: not verified), "
                                   "a forward's edits, no checks, no log")
             elif config == "opendkim":
-                dkim_fields = re.findall(r"^DKIM-Signature: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.M)
                 theirs = [f for f in dkim_fields if re.search(rf"\bs={OPENDKIM_SELECTOR};", f.replace("\r\n", ""))]
                 if len(theirs) != 1:
                     problems.append(f"{len(theirs)} DKIM-Signatures with s={OPENDKIM_SELECTOR}, expected 1")
@@ -732,7 +732,6 @@ class Bench:
                 summary.append(f"OpenDKIM: DKIM-Signature d={BENCH_DOMAIN} s={OPENDKIM_SELECTOR} x1 "
                                f"(dkimpy: {'pass' if dkim_ok else 'FAIL'}), nothing else")
             elif signs:
-                dkim_fields = re.findall(r"^DKIM-Signature: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.M)
                 ours = [f for f in dkim_fields if re.search(rf"\bd={re.escape(BENCH_DOMAIN)};", f.replace("\r\n", ""))]
                 if not ours:
                     problems.append(f"no DKIM-Signature with d={BENCH_DOMAIN}")
